@@ -1,0 +1,58 @@
+"""The ``imface`` command line: one subcommand per job (synth, prep, train, ...).
+
+Each subcommand lives in its own module under ``imface_core.commands`` and
+exposes ``register(subparsers)``; modules are imported only when listed here so
+``imface --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from imface_core._fast_alloc import configure_allocator
+
+# subcommand name -> module under imface_core.commands
+SUBCOMMANDS = {
+    "synth": "synth",
+    "prep": "prep",
+}
+
+
+class CommandError(RuntimeError):
+    """An error the user can act on: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imface", description="ImFace Studio command line: data, training, meshes, fitting."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module in SUBCOMMANDS.items():
+        importlib.import_module(f"imface_core.commands.{module}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_allocator()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (CommandError, FileNotFoundError, ValueError) as exc:
+        print(f"imface {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"imface {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

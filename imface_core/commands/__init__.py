@@ -1,0 +1,1 @@
+"""Subcommands of the ``imface`` command line, one module each."""

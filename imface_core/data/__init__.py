@@ -1,0 +1,1 @@
+"""Data: face-model sources, synthetic scans, preprocessing into training samples, and the dataset."""

@@ -1,0 +1,189 @@
+"""Synthetic FaceScape-like scans from a linear face model, with wrinkles and skin texture.
+
+Output tree: ``RAW/<identity>/<k>_<expression>.ply`` (millimetres, y up, +z to
+the viewer) with ``<k>_<expression>_landmarks.txt`` (68 x 3) beside each scan,
+and ``RAW/manifest.json`` recording every random draw so any scan can be
+regenerated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from imface_core.data.detail import DetailGenerator, PersonDetail
+from imface_core.data.expressions import EXPRESSION_NAMES, expression_weights
+from imface_core.data.face_basis import FaceBasis, load_face_basis
+from imface_core.data.subdivide import plan_subdivision, vertex_normals
+from imface_core.io_utils import atomic_write_text, write_ply_atomic
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+CROP_RADIUS_MM = 100.0
+CROP_BEHIND_NOSE_MM = 40.0
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    name: str
+    id_coef: np.ndarray
+    detail: PersonDetail
+    exp_rng_seed: int
+
+
+def draw_identities(n: int, seed: int, n_modes: int, sigma: float = 1.0) -> list[IdentitySpec]:
+    """People for one seed: identity coefficients ~ N(0, sigma^2), a detail pattern, an expression seed."""
+    rng = np.random.default_rng(seed)
+    people = []
+    for i in range(n):
+        coef = rng.normal(0.0, sigma, size=n_modes).astype(np.float32)
+        detail = PersonDetail.draw(rng)
+        people.append(IdentitySpec(f"s{seed}_{i:03d}", coef, detail, int(rng.integers(0, 2**31 - 1))))
+    return people
+
+
+class ScanSynthesizer:
+    """Builds one detailed scan at a time; the subdivision and rest surface are planned once."""
+
+    def __init__(self, basis: FaceBasis, levels: int = 2):
+        self.basis = basis
+        skin = basis.skin_vertex_count
+        faces = basis.faces[(basis.faces < skin).all(axis=1)]
+        rest = basis.mean[:skin]
+        centre = rest[basis.nose_tip] - np.array([0.0, 0.0, CROP_BEHIND_NOSE_MM])
+        dist = np.linalg.norm(rest - centre, axis=1)
+        # Subdivide where detail lives: the frontal crop region, with a margin.
+        face_mask = (dist[faces] < CROP_RADIUS_MM + 10.0).any(axis=1) & (rest[faces][:, :, 2] > centre[2] - 20.0).any(axis=1)
+        self.plan = plan_subdivision(faces, skin, face_mask, levels)
+        rest_sub = self.plan.apply(rest.astype(np.float64))
+        rest_dist = np.linalg.norm(rest_sub - centre, axis=1)
+        # Detail fades out well inside the subdivided region (no cracks at its T-junction border).
+        region = 1.0 - np.clip((rest_dist - 80.0) / 10.0, 0.0, 1.0)
+        region *= np.clip((rest_sub[:, 2] - (centre[2] + 10.0)) / 15.0, 0.0, 1.0)
+        self.details = DetailGenerator(rest_sub, rest[basis.landmarks68], region)
+
+    def scan(self, person: IdentitySpec, exp_w: np.ndarray, with_detail: bool = True):
+        """Vertices (V', 3) mm, faces (F', 3) and 68 landmarks (68, 3) for one expression."""
+        skin = self.basis.skin_vertex_count
+        coarse = self.basis.shape(person.id_coef, exp_w)[:skin].astype(np.float64)
+        verts = self.plan.apply(coarse)
+        if with_detail:
+            normals = vertex_normals(verts, self.plan.faces)
+            disp = self.details.displacement(person.detail, exp_w, self.basis.exp_names)
+            verts = verts + disp[:, None] * normals
+        landmarks = verts[self.basis.landmarks68]
+        return verts.astype(np.float32), self.plan.faces, landmarks.astype(np.float32)
+
+
+def scan_weights(person: IdentitySpec, names: list[str], exp_names: tuple[str, ...]) -> list[np.ndarray]:
+    """Per-person variations of the named expressions (deterministic for the person)."""
+    rng = np.random.default_rng(person.exp_rng_seed)
+    return [expression_weights(name, exp_names, rng) for name in names]
+
+
+def scan_filename(k: int, name: str) -> str:
+    return f"{k + 1}_{name}"
+
+
+# -- the command --------------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(face_model: str, levels: int) -> None:
+    basis = load_face_basis(face_model)
+    _WORKER["synth"] = ScanSynthesizer(basis, levels)
+
+
+def _write_person(args) -> list[str]:
+    person, names, out_dir = args
+    synth: ScanSynthesizer = _WORKER["synth"]
+    folder = Path(out_dir) / person.name
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, (name, w) in enumerate(zip(names, scan_weights(person, names, synth.basis.exp_names))):
+        verts, faces, landmarks = synth.scan(person, w)
+        stem = scan_filename(k, name)
+        write_ply_atomic(folder / f"{stem}.ply", trimesh.Trimesh(verts, faces, process=False))
+        atomic_write_text(folder / f"{stem}_landmarks.txt", _landmark_text(landmarks))
+        written.append(str(folder / f"{stem}.ply"))
+    return written
+
+
+def _landmark_text(landmarks: np.ndarray) -> str:
+    return "\n".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in landmarks) + "\n"
+
+
+def synthesize(
+    face_model: str | Path,
+    out_dir: str | Path,
+    identities: int,
+    expressions: int,
+    seed: int,
+    sigma: float = 1.0,
+    jobs: int = 1,
+    levels: int = 2,
+    progress=None,
+) -> dict:
+    """Write ``identities`` x ``expressions`` scans and the manifest; returns the manifest."""
+    if not 1 <= expressions <= len(EXPRESSION_NAMES):
+        raise ValueError(f"--expressions must be between 1 and {len(EXPRESSION_NAMES)}")
+    if identities < 1:
+        raise ValueError("--identities must be at least 1")
+    basis = load_face_basis(face_model)
+    names = list(EXPRESSION_NAMES[:expressions])
+    people = draw_identities(identities, seed, basis.id_basis.shape[0], sigma)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "face_model": str(face_model),
+        "seed": seed,
+        "sigma": sigma,
+        "subdivision_levels": levels,
+        "expressions": names,
+        "identities": [
+            {
+                "name": p.name,
+                "id_coef": [round(float(c), 6) for c in p.id_coef],
+                "detail": {"seed": p.detail.seed, "age": p.detail.age},
+                "scans": [
+                    {
+                        "file": f"{p.name}/{scan_filename(k, n)}.ply",
+                        "expression": n,
+                        "weights": {basis.exp_names[i]: round(float(x), 6) for i, x in enumerate(w) if x > 0},
+                    }
+                    for k, (n, w) in enumerate(zip(names, scan_weights(p, names, basis.exp_names)))
+                ],
+            }
+            for p in people
+        ],
+    }
+    del basis
+    tasks = [(p, names, str(out_dir)) for p in people]
+    jobs = max(1, min(jobs, len(tasks)))
+    if jobs == 1:
+        _init_worker(str(face_model), levels)
+        results = map(_write_person, tasks)
+        _consume(results, expressions, progress)
+    else:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(str(face_model), levels)) as pool:
+            _consume(pool.map(_write_person, tasks), expressions, progress)
+    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _consume(results, per_item: int, progress) -> None:
+    for _ in results:
+        if progress is not None:
+            progress(per_item)
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
