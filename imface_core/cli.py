@@ -18,6 +18,7 @@ from imface_core._fast_alloc import configure_allocator
 SUBCOMMANDS = {
     "synth": "synth",
     "prep": "prep",
+    "train": "train",
 }
 
 

@@ -1,0 +1,38 @@
+"""``imface train``: train ImFace++ on a prepared data folder (two stages, resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the model on a prepared data folder",
+        description="Two-stage ImFace++ training. Checkpoints every few minutes to RUN_DIR/checkpoint.pt; "
+        "RUN_DIR/model.pt is the inference model at the end. Runs under `torchrun --nproc_per_node=N` "
+        "with DistributedDataParallel as well.",
+    )
+    p.add_argument("--data", required=True, help="prepared data folder (from `imface prep`)")
+    p.add_argument("--config", default="compact", choices=["tiny", "compact", "paper"])
+    p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR exactly where it stopped")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    p.add_argument("--stage1-steps", type=int, default=None, help="override the config's stage-1 steps")
+    p.add_argument("--stage2-steps", type=int, default=None, help="override the config's stage-2 steps")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imface_core.training.config import preset, with_overrides
+    from imface_core.training.trainer import Trainer, pick_device
+
+    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, seed=args.seed)
+    trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes, device=pick_device(args.device))
+    result = trainer.run()
+    if trainer.dist.main:
+        state = "finished" if result["finished"] else "stopped (resume with --resume)"
+        print(f"training {state} at step {result['step']} after {result['seconds'] / 60:.1f} min; model: {args.out}/model.pt")
+    return 0

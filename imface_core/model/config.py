@@ -1,0 +1,102 @@
+"""Architecture hyper-parameters of the ImFace++ network (``ModelConfig``).
+
+The config is a plain dataclass so that a checkpoint can store ``to_dict()``
+(JSON-safe: ints, floats, strings) and rebuild the same network with
+``from_dict()`` without pickling any class.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_DEFORMATIONS = ("translation",)
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the latent codes and of the four neural blend fields (E, I, T, RDF)."""
+
+    id_dim: int = 120
+    """Size of the identity code z_id; split evenly over the K regions, so divisible by ``num_regions``."""
+    exp_dim: int = 120
+    """Size of the per-scan expression code z_exp; divisible by ``num_regions``."""
+    det_dim: int = 60
+    """Size of the per-scan detail code z_det (stage 2); divisible by ``num_regions``."""
+    num_regions: int = 5
+    """K: number of landmark regions / mini-nets per blend field (eye corners, nose tip, mouth corners)."""
+
+    exp_width: int = 64
+    """Hidden width of each expression-field (E) mini-net."""
+    exp_depth: int = 3
+    """Number of hidden (sine) layers of each expression-field mini-net."""
+    id_width: int = 64
+    """Hidden width of each identity-field (I) mini-net."""
+    id_depth: int = 3
+    """Number of hidden (sine) layers of each identity-field mini-net."""
+    tmpl_width: int = 64
+    """Hidden width of each template-field (T) mini-net."""
+    tmpl_depth: int = 3
+    """Number of hidden (sine) layers of each template-field mini-net."""
+    det_width: int = 64
+    """Hidden width of each refinement-displacement-field (RDF) mini-net."""
+    det_depth: int = 3
+    """Number of hidden (sine) layers of each RDF mini-net."""
+
+    mapping_width: int = 128
+    """Hidden width of the per-region FiLM mapping nets (code slice -> per-layer frequency and phase).
+    Evaluated once per scan, not per point, so it costs almost nothing at inference."""
+    omega0: float = 30.0
+    """SIREN frequency factor: hidden layers compute sin(omega0 * (W h + b))."""
+    fusion_width: int = 64
+    """Hidden width of each field's fusion net (absolute x -> K blend weights). The paper uses 128;
+    64 is about 3x cheaper on a CPU and the fusion net only has to produce smooth weights."""
+    landmark_net_width: int = 256
+    """Hidden width of the landmark nets P_exp and P_id."""
+    deformation: str = "translation"
+    """Deformation type of E and I. Only "translation" (3 outputs) is implemented; "se3" is not."""
+    detail_max: float = 0.05
+    """Largest RDF displacement in model units (0.05 = 5 mm): d = detail_max * tanh(r) * fade."""
+    detail_fade: float = 0.02
+    """SDF distance scale of the RDF fade-out: fade = 1 / (1 + (s / detail_fade)^4)."""
+
+    def __post_init__(self) -> None:
+        k = self.num_regions
+        if k < 1:
+            raise ValueError(f"num_regions must be >= 1, got {k}")
+        for name in ("id_dim", "exp_dim", "det_dim"):
+            value = getattr(self, name)
+            if value < k or value % k:
+                raise ValueError(f"{name}={value} must be a positive multiple of num_regions={k}")
+        for name in ("exp", "id", "tmpl", "det"):
+            width, depth = getattr(self, f"{name}_width"), getattr(self, f"{name}_depth")
+            if width < 1 or depth < 1:
+                raise ValueError(f"{name}_width and {name}_depth must be >= 1, got {width} and {depth}")
+        if self.deformation not in _DEFORMATIONS:
+            raise ValueError(f"deformation={self.deformation!r} is not supported; choose one of {_DEFORMATIONS}")
+        if self.detail_fade <= 0:
+            raise ValueError(f"detail_fade must be > 0, got {self.detail_fade}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-safe dict (what a checkpoint stores)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], strict: bool = True) -> ModelConfig:
+        """Rebuild a config from ``to_dict()`` output; missing keys take their defaults.
+
+        Unknown keys raise ``ValueError`` naming them when ``strict`` (the default):
+        a key this version does not know could change the architecture, so loading
+        weights into a silently different network is worse than failing. With
+        ``strict=False`` unknown keys are logged and ignored.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            if strict:
+                raise ValueError(f"unknown ModelConfig keys: {unknown}")
+            logger.warning("ignoring unknown ModelConfig keys: %s", unknown)
+        return cls(**{k: v for k, v in d.items() if k in known})

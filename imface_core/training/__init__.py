@@ -1,0 +1,1 @@
+"""Training of the ImFace++ model: configs, losses, the two-stage loop, checkpoints."""

@@ -1,0 +1,132 @@
+"""Training configurations (``tiny``, ``compact``, ``paper``) as dataclasses saved in every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from imface_core.model.config import ModelConfig
+
+
+@dataclass
+class LossWeights:
+    """Weight of every loss term (method.md §5)."""
+
+    sdf: float = 3000.0
+    """L1 SDF error on surface (target 0) and free-space points."""
+    normal: float = 100.0
+    """1 - cos between the SDF gradient and the surface normal."""
+    eikonal: float = 50.0
+    """| |grad_x s| - 1 | in observation space."""
+    eikonal_canonical: float = 50.0
+    """| |grad_{x_c} s| - 1 | in the canonical (neutral) space."""
+    code_id: float = 1e6
+    """mean(z_id^2)."""
+    code_exp: float = 1e6
+    """mean(z_exp^2)."""
+    code_det: float = 1000.0
+    """mean(z_det^2) (stage 2)."""
+    landmark_exp: float = 1000.0
+    """L1(P_exp - the scan's 5 landmarks)."""
+    landmark_id: float = 1000.0
+    """L1(P_id - the neutral scan's 5 landmarks)."""
+    consistency_exp: float = 100.0
+    """The scan's 68 landmarks warped by E land on the neutral scan's 68."""
+    consistency_id: float = 100.0
+    """...then warped by I land on the template's 68."""
+    disentangle: float = 1e4
+    """E's displacement on neutral scans -> 0."""
+    correction: float = 100.0
+    """L1 of the identity field's SDF correction delta."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data path."""
+
+    name: str = "compact"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+    stage1_steps: int = 6000
+    """Steps of stage 1 (coarse fields and codes)."""
+    stage2_steps: int = 3000
+    """Steps of stage 2 (refinement field and z_det added)."""
+    handover_fraction: float = 0.3
+    """Share of stage 2 over which loss weight moves from the coarse to the fine terms (cosine)."""
+    coarse_floor: float = 0.2
+    """Weight the coarse SDF terms keep after the hand-over (keeps stage 1 usable on its own)."""
+    batch_scans: int = 8
+    """Scans per step (per process under torchrun)."""
+    surface_points: int = 1024
+    """Surface points per scan per step."""
+    free_points: int = 512
+    """Free-space points per scan per step."""
+    max_surface_points_in_memory: int = 100_000
+    """Surface points kept per scan when loading the data set (a random subset of ~235k)."""
+    lr_net: float = 5e-4
+    lr_codes: float = 1e-3
+    lr_final_fraction: float = 0.1
+    """Learning rates decay (cosine) to this fraction at the last step."""
+    code_init_std: float = 0.01
+    log_every: int = 10
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.stage1_steps + self.stage2_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        model = ModelConfig.from_dict(d.pop("model", {}))
+        known_w = {f.name for f in fields(LossWeights)}
+        weights = LossWeights(**{k: v for k, v in d.pop("weights", {}).items() if k in known_w})
+        known = {f.name for f in fields(cls)} - {"model", "weights"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys: {unknown}")
+        return cls(model=model, weights=weights, **d)
+
+
+def preset(name: str) -> TrainConfig:
+    """A named configuration: ``tiny`` (tests, ~1 min), ``compact`` (shipped, 2-core CPU), ``paper`` (GPU)."""
+    if name == "tiny":
+        return TrainConfig(
+            name="tiny",
+            model=ModelConfig(
+                id_dim=20, exp_dim=20, det_dim=10, exp_width=16, id_width=16, tmpl_width=24, det_width=16,
+                exp_depth=2, id_depth=2, tmpl_depth=2, det_depth=2, mapping_width=32, fusion_width=16,
+                landmark_net_width=32,
+            ),
+            stage1_steps=150, stage2_steps=50, batch_scans=4, surface_points=256, free_points=128,
+            max_surface_points_in_memory=20_000, lr_net=2e-3, lr_codes=2e-3, log_every=5, checkpoint_minutes=1.0,
+        )
+    if name == "compact":
+        return TrainConfig(
+            name="compact",
+            model=ModelConfig(
+                id_dim=80, exp_dim=80, det_dim=40, exp_width=48, id_width=48, tmpl_width=64, det_width=48,
+                exp_depth=3, id_depth=3, tmpl_depth=3, det_depth=3, mapping_width=96, fusion_width=64,
+                landmark_net_width=128,
+            ),
+        )
+    if name == "paper":
+        return TrainConfig(
+            name="paper",
+            model=ModelConfig(
+                id_dim=130, exp_dim=130, det_dim=65, exp_width=128, id_width=128, tmpl_width=128, det_width=128,
+                mapping_width=256, fusion_width=128, landmark_net_width=256,
+            ),
+            stage1_steps=200_000, stage2_steps=100_000, batch_scans=16, surface_points=12_000, free_points=4_000,
+            max_surface_points_in_memory=235_000, lr_net=1e-4, lr_codes=1e-4,
+        )
+    raise ValueError(f"unknown config `{name}`: choose tiny, compact or paper")
+
+
+def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """A copy of ``cfg`` with top-level fields replaced (None values ignored)."""
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

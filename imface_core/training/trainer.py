@@ -1,0 +1,307 @@
+"""The two-stage training loop of ``imface train``: resumable, time-limited, DDP-ready.
+
+Stage 1 fits the expression, identity and template fields, the landmark nets
+and the z_id / z_exp codes with the coarse terms. Stage 2 adds the refinement
+displacement field and z_det, handing the geometry-loss weight over from the
+coarse to the fine SDF with a cosine. Under ``torchrun`` each process trains
+on its share of the scans and DistributedDataParallel keeps the weights equal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from imface_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from imface_core.data.dataset import FaceScanDataset, list_scans
+from imface_core.model.imface_net import ImFaceNet
+from imface_core.training.config import TrainConfig
+from imface_core.training.losses import LANDMARKS5, LatentCodes, TrainingObjective, stage_of, weighted_total
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.pt"
+METRICS_NAME = "metrics.jsonl"
+CURVE_NAME = "loss_curve.png"
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the torchrun process group when launched by torchrun (gloo on CPU, nccl on GPU)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ScanSampler:
+    """Visits a process's scans in shuffled epochs, ``batch`` at a time (state is saved for resume)."""
+
+    def __init__(self, scan_ids: np.ndarray, batch: int, rng: np.random.Generator):
+        self.scan_ids = np.asarray(scan_ids)
+        self.batch = min(batch, len(scan_ids))
+        self.rng = rng
+        self.order = rng.permutation(self.scan_ids)
+        self.pos = 0
+
+    def next(self) -> np.ndarray:
+        if self.pos + self.batch > len(self.order):
+            self.order = self.rng.permutation(self.scan_ids)
+            self.pos = 0
+        out = self.order[self.pos : self.pos + self.batch]
+        self.pos += self.batch
+        return out
+
+    def state(self) -> dict:
+        return {"rng": json.dumps(self.rng.bit_generator.state), "order": torch.from_numpy(self.order.copy()), "pos": self.pos}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.order = state["order"].numpy().copy()
+        self.pos = int(state["pos"])
+
+
+def build_network(cfg: TrainConfig, template68: np.ndarray) -> ImFaceNet:
+    t68 = torch.as_tensor(template68, dtype=torch.float32)
+    return ImFaceNet(cfg.model, t68[LANDMARKS5], t68)
+
+
+def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
+    t = min(step / max(1, cfg.total_steps), 1.0)
+    return cfg.lr_final_fraction + (1.0 - cfg.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in batch.items():
+        t = torch.from_numpy(np.ascontiguousarray(value))
+        out[key] = (t.float() if t.dtype == torch.bool else t).to(device)
+    return out
+
+
+class Trainer:
+    """One training run in ``out_dir`` (fresh or resumed)."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        out_dir: str | Path,
+        cfg: TrainConfig,
+        resume: bool = False,
+        max_minutes: float | None = None,
+        device: torch.device | None = None,
+        progress: bool = True,
+    ):
+        self.out_dir = Path(out_dir)
+        self.device = device or pick_device()
+        self.dist = init_distributed(self.device)
+        self.max_seconds = None if max_minutes is None else max_minutes * 60.0
+        self.show_progress = progress and self.dist.main
+        checkpoint = None
+        if resume:
+            path = self.out_dir / CHECKPOINT_NAME
+            if not path.exists():
+                raise CheckpointError(f"--resume: no checkpoint in `{self.out_dir}` to resume from")
+            checkpoint = load_checkpoint(path)
+            cfg = TrainConfig.from_dict(checkpoint["config"])
+            if "optimizer" not in checkpoint:
+                raise CheckpointError(f"`{path}` holds no optimiser state; it cannot be resumed")
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        scans = list_scans(data_dir)
+        share = set(range(self.dist.rank, len(scans), self.dist.world))
+        self.data = FaceScanDataset(data_dir, max_surface_points=cfg.max_surface_points_in_memory, load_only=share)
+        if checkpoint is not None and [s["file"] for s in checkpoint["scans"]] != self._scan_files():
+            raise CheckpointError(f"--resume: the scans in `{data_dir}` differ from those the checkpoint was trained on")
+        m = cfg.model
+        template68 = self.data.template_landmarks() if checkpoint is None else checkpoint["model_state"]["template_landmarks68"].numpy()
+        self.net = build_network(cfg, template68).to(self.device)
+        self.codes = LatentCodes(len(self.data.identities), len(self.data), m.id_dim, m.exp_dim, m.det_dim, cfg.code_init_std).to(self.device)
+        self.objective = TrainingObjective(self.net, self.codes)
+        self.model = self.objective
+        if self.dist.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=True)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": list(self.net.parameters()), "lr": cfg.lr_net, "base_lr": cfg.lr_net},
+                {"params": list(self.codes.parameters()), "lr": cfg.lr_codes, "base_lr": cfg.lr_codes},
+            ]
+        )
+        self.sampler = ScanSampler(np.array(sorted(share)), cfg.batch_scans, np.random.default_rng(cfg.seed + 1000 * self.dist.rank))
+        self.points_rng = np.random.default_rng(cfg.seed + 1 + 1000 * self.dist.rank)
+        self.step = 0
+        self.elapsed = 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # -- state ---------------------------------------------------------------------------------
+    def _scan_files(self) -> list[str]:
+        return [f"{s.identity}/{s.path.name}" for s in self.data.scans]
+
+    def payload(self, with_training_state: bool) -> dict:
+        out = {
+            "config": self.cfg.to_dict(),
+            "model_state": self.net.state_dict(),
+            "codes": {"id": self.codes.id.weight.detach().cpu(), "exp": self.codes.exp.weight.detach().cpu(),
+                      "det": self.codes.det.weight.detach().cpu()},
+            "identities": list(self.data.identities),
+            "scans": [{"file": f, "identity": s.identity, "expression": s.expression}
+                      for f, s in zip(self._scan_files(), self.data.scans)],
+            "step": self.step,
+            "stage": stage_of(max(self.step - 1, 0), self.cfg)[0],
+            "train_seconds": self.elapsed,
+        }
+        if with_training_state:
+            out.update(
+                optimizer=self.optimizer.state_dict(),
+                torch_rng=torch.get_rng_state(),
+                sampler=self.sampler.state(),
+                points_rng=json.dumps(self.points_rng.bit_generator.state),
+            )
+        return out
+
+    def _restore(self, ck: dict) -> None:
+        self.net.load_state_dict(ck["model_state"])
+        with torch.no_grad():
+            self.codes.id.weight.copy_(ck["codes"]["id"])
+            self.codes.exp.weight.copy_(ck["codes"]["exp"])
+            self.codes.det.weight.copy_(ck["codes"]["det"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.dist.world == 1:
+            torch.set_rng_state(ck["torch_rng"])
+            self.sampler.load_state(ck["sampler"])
+            self.points_rng.bit_generator.state = json.loads(ck["points_rng"])
+        self.step = int(ck["step"])
+        self.elapsed = float(ck.get("train_seconds", 0.0))
+        self._truncate_metrics(self.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        path = self.out_dir / METRICS_NAME
+        if self.dist.main and path.exists():
+            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    def save(self) -> None:
+        if self.dist.main:
+            save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.payload(with_training_state=True))
+
+    # -- the loop -------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        stage, w_coarse, w_fine = stage_of(self.step, cfg)
+        factor = learning_rate_factor(self.step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        scan_ids = self.sampler.next()
+        batch = _to_tensors(self.data.batch(scan_ids, cfg.surface_points, cfg.free_points, self.points_rng), self.device)
+        terms = self.model(batch, fine=stage == 2)
+        loss = weighted_total(terms, cfg.weights, w_coarse, w_fine)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        record = {"step": self.step, "stage": stage, "loss": loss.item()}
+        record.update({k: v.item() for k, v in terms.items()})
+        record.update(lr_factor=factor, w_coarse=w_coarse, w_fine=w_fine)
+        return record
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        metrics = open(self.out_dir / METRICS_NAME, "a") if self.dist.main else None
+        bar = None
+        if self.show_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", desc=f"train {cfg.name}")
+        start = time.monotonic()
+        last_save = start
+        session_start_elapsed = self.elapsed
+        points_per_step = cfg.batch_scans * (cfg.surface_points + cfg.free_points) * self.dist.world
+        stopped_early = False
+        try:
+            while self.step < cfg.total_steps:
+                t0 = time.monotonic()
+                record = self.train_step()
+                now = time.monotonic()
+                self.elapsed = session_start_elapsed + (now - start)
+                if metrics is not None and (self.step % cfg.log_every == 0 or self.step == cfg.total_steps):
+                    record.update(seconds=round(self.elapsed, 2), points_per_s=round(points_per_step / max(now - t0, 1e-9)))
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.3g}", sdf_mm=f"{100 * record['sdf']:.3f}")
+                if now - last_save > cfg.checkpoint_minutes * 60.0:
+                    self.save()
+                    last_save = now
+                if self.max_seconds is not None and now - start > self.max_seconds:
+                    stopped_early = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if metrics is not None:
+                metrics.close()
+        self.save()
+        if self.dist.main:
+            save_checkpoint(self.out_dir / MODEL_NAME, self.payload(with_training_state=False))
+            plot_loss_curve(self.out_dir / METRICS_NAME, self.out_dir / CURVE_NAME)
+        return {"step": self.step, "finished": not stopped_early and self.step >= cfg.total_steps, "seconds": self.elapsed}
+
+
+def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
+    """Loss and SDF error against step, stage boundary marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].semilogy(steps, [r["loss"] for r in rows], lw=0.8)
+    axes[0].set(title="total loss", xlabel="step")
+    axes[1].semilogy(steps, [100 * r["sdf"] for r in rows], lw=0.8, label="coarse")
+    fine = [(r["step"], 100 * r["sdf_fine"]) for r in rows if "sdf_fine" in r]
+    if fine:
+        axes[1].semilogy(*zip(*fine), lw=0.8, label="fine")
+    axes[1].set(title="mean |SDF error| (mm)", xlabel="step")
+    axes[1].legend()
+    for r0, r1 in zip(rows, rows[1:]):
+        if r0["stage"] != r1["stage"]:
+            for ax in axes:
+                ax.axvline(r1["step"], color="gray", ls="--", lw=0.6)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
