@@ -85,6 +85,22 @@ def _load_npz(path: Path, max_surface: int | None, rng: np.random.Generator) -> 
     return arrays
 
 
+def _load_landmarks(path: Path) -> np.ndarray:
+    """Only the (68, 3) landmarks of a scan; a bad file is a DatasetError naming it."""
+    try:
+        with np.load(path) as data:
+            if "landmarks" not in data:
+                raise DatasetError(f"{path}: missing arrays ['landmarks']; re-run `imface prep`")
+            landmarks = np.asarray(data["landmarks"], dtype=np.float32)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"{path}: unreadable ({exc}); delete it and re-run `imface prep`") from exc
+    if landmarks.shape != (68, 3):
+        raise DatasetError(f"{path}: `landmarks` has shape {landmarks.shape}, expected (68, 3)")
+    return landmarks
+
+
 class FaceScanDataset:
     """All scans of a split in memory; ``batch()`` draws points from a set of scans.
 
@@ -126,8 +142,7 @@ class FaceScanDataset:
                 landmarks.append(self.arrays[-1]["landmarks"])
             else:
                 self.arrays.append(None)
-                with np.load(s.path) as data:
-                    landmarks.append(np.asarray(data["landmarks"], dtype=np.float32))
+                landmarks.append(_load_landmarks(s.path))
             if progress is not None:
                 progress(1)
         self.landmarks = np.stack(landmarks)

@@ -64,8 +64,10 @@ class ScanSynthesizer:
         rest_sub = self.plan.apply(rest.astype(np.float64))
         rest_dist = np.linalg.norm(rest_sub - centre, axis=1)
         # Detail fades out well inside the subdivided region (no cracks at its T-junction border).
+        # Depth: that border lies at z <= centre - 20 mm; detail is zero from centre - 15 mm and full
+        # from centre - 5 mm, so the forehead, crow's-feet and cheek regions of the ICT face keep it.
         region = 1.0 - np.clip((rest_dist - 80.0) / 10.0, 0.0, 1.0)
-        region *= np.clip((rest_sub[:, 2] - (centre[2] + 10.0)) / 15.0, 0.0, 1.0)
+        region *= np.clip((rest_sub[:, 2] - (centre[2] - 15.0)) / 10.0, 0.0, 1.0)
         self.details = DetailGenerator(rest_sub, rest[basis.landmarks68], region)
 
     def scan(self, person: IdentitySpec, exp_w: np.ndarray, with_detail: bool = True):

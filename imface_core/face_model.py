@@ -1,0 +1,183 @@
+"""``FaceModel``: a trained ImFace++ model with its latent codes, for inference.
+
+This is the API the engine, fitting and editor build on::
+
+    model = FaceModel.load_default()          # or FaceModel.load(path)
+    codes = model.codes(identity=0, expression="smile")
+    s = model.sdf(points, codes, detail=True)  # (N,) signed distances, normalised units
+    xt = model.template_coords(points, codes)  # (N, 3) dense correspondence
+
+Points and results are numpy arrays; torch stays inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imface_core.checkpoint import CheckpointError, load_checkpoint
+from imface_core.model.imface_net import ImFaceNet
+from imface_core.training.config import TrainConfig
+from imface_core.training.losses import LANDMARKS5
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "resources" / "imface_compact.pt"
+CHUNK_POINTS = 65536
+
+
+@dataclass(frozen=True)
+class FaceCodes:
+    """The three latent codes of one face (1-D float32 arrays)."""
+
+    z_id: np.ndarray
+    z_exp: np.ndarray
+    z_det: np.ndarray
+
+    def replace(self, **changes) -> "FaceCodes":
+        return replace(self, **{k: np.asarray(v, dtype=np.float32) for k, v in changes.items()})
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {"z_id": self.z_id, "z_exp": self.z_exp, "z_det": self.z_det}
+
+
+class FaceModel:
+    """A loaded model: network (eval mode), code tables and the names of what it was trained on."""
+
+    def __init__(self, net: ImFaceNet, tables: dict[str, torch.Tensor], identities: list[str], scans: list[dict],
+                 config: TrainConfig, device: torch.device, path: Path | None = None, info: dict | None = None):
+        self.net = net.eval().to(device)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.tables = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in tables.items()}
+        self.identities = list(identities)
+        self.scans = list(scans)
+        self.config = config
+        self.device = device
+        self.path = path
+        self.info = info or {}
+        self._identity_of_scan = np.array([self.identities.index(s["identity"]) for s in self.scans])
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> "FaceModel":
+        device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        path = Path(path)
+        ck = load_checkpoint(path, map_location="cpu")
+        try:
+            cfg = TrainConfig.from_dict(ck["config"])
+            state = ck["model_state"]
+            t68 = state["template_landmarks68"]
+            net = ImFaceNet(cfg.model, t68[LANDMARKS5], t68)
+            net.load_state_dict(state)
+            tables = {k: ck["codes"][k] for k in ("id", "exp", "det")}
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"`{path}` does not match this version's model: {str(exc)[:200]}") from exc
+        if tables["id"].shape[0] != len(ck["identities"]) or tables["exp"].shape[0] != len(ck["scans"]):
+            raise CheckpointError(f"`{path}`: code tables and name lists disagree in size")
+        info = {k: ck.get(k) for k in ("step", "stage", "train_seconds", "code_version")}
+        return cls(net, tables, ck["identities"], ck["scans"], cfg, device, path, info)
+
+    @classmethod
+    def load_default(cls, device: str | torch.device | None = None) -> "FaceModel":
+        """The shipped model, ``resources/imface_compact.pt``."""
+        return cls.load(DEFAULT_MODEL, device)
+
+    # -- codes -----------------------------------------------------------------------------------
+    @property
+    def expressions(self) -> list[str]:
+        seen: list[str] = []
+        for s in self.scans:
+            if s["expression"] not in seen:
+                seen.append(s["expression"])
+        return seen
+
+    def _identity_index(self, identity: int | str) -> int:
+        if isinstance(identity, str):
+            if identity not in self.identities:
+                raise KeyError(f"unknown identity `{identity}`")
+            return self.identities.index(identity)
+        if not 0 <= identity < len(self.identities):
+            raise IndexError(f"identity {identity} out of range (model has {len(self.identities)})")
+        return int(identity)
+
+    def scan_index(self, identity: int | str, expression: int | str) -> int:
+        i = self.identities[self._identity_index(identity)]
+        name = self.expressions[expression] if isinstance(expression, (int, np.integer)) else expression
+        for k, s in enumerate(self.scans):
+            if s["identity"] == i and s["expression"] == name:
+                return k
+        raise KeyError(f"no training scan of identity `{i}` with expression `{name}`")
+
+    def codes(self, identity: int | str = 0, expression: int | str = 0) -> FaceCodes:
+        """Training codes of one scan: that person's z_id, that scan's z_exp and z_det."""
+        k = self.scan_index(identity, expression)
+        return FaceCodes(self.tables["id"][self._identity_index(identity)].copy(), self.tables["exp"][k].copy(),
+                         self.tables["det"][k].copy())
+
+    def mean_codes(self) -> FaceCodes:
+        """Mean of the training codes (the starting point of fitting)."""
+        return FaceCodes(*(self.tables[k].mean(axis=0) for k in ("id", "exp", "det")))
+
+    @property
+    def latent_spec(self) -> dict[str, int]:
+        m = self.config.model
+        return {"z_id": m.id_dim, "z_exp": m.exp_dim, "z_det": m.det_dim}
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def _code_tensors(self, codes: FaceCodes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return tuple(torch.as_tensor(np.asarray(c, dtype=np.float32), device=self.device)[None] for c in
+                     (codes.z_id, codes.z_exp, codes.z_det))
+
+    def sdf(self, points: np.ndarray, codes: FaceCodes, detail: bool = True, detail_scale: float = 1.0,
+            chunk: int = CHUNK_POINTS) -> np.ndarray:
+        """Signed distance (N,) of points (N, 3) in normalised units; fine SDF when ``detail``."""
+        pts = _as_points(points)
+        z_id, z_exp, z_det = self._code_tensors(codes)
+        out = np.empty(len(pts), dtype=np.float32)
+        with torch.no_grad():
+            landmarks = self.net.predict_landmarks(z_id, z_exp)
+            for s in range(0, len(pts), chunk):
+                x = torch.from_numpy(pts[s : s + chunk]).to(self.device)[None]
+                if detail:
+                    r = self.net.fine(x, z_id, z_exp, z_det, landmarks, detail_scale=detail_scale)["sdf"]
+                else:
+                    r = self.net.coarse(x, z_id, z_exp, landmarks)["sdf"]
+                out[s : s + chunk] = r[0].cpu().numpy()
+        return out
+
+    def template_coords(self, points: np.ndarray, codes: FaceCodes, chunk: int = CHUNK_POINTS) -> np.ndarray:
+        """Template-space coordinates x_t (N, 3) of points (N, 3): the dense correspondence."""
+        pts = _as_points(points)
+        z_id, z_exp, _ = self._code_tensors(codes)
+        out = np.empty((len(pts), 3), dtype=np.float32)
+        with torch.no_grad():
+            landmarks = self.net.predict_landmarks(z_id, z_exp)
+            for s in range(0, len(pts), chunk):
+                x = torch.from_numpy(pts[s : s + chunk]).to(self.device)[None]
+                out[s : s + chunk] = self.net.coarse(x, z_id, z_exp, landmarks)["x_t"][0].cpu().numpy()
+        return out
+
+    # -- meshes (imface_core.engine) -------------------------------------------------------------
+    def mesh(self, codes: FaceCodes, resolution: int = 256, detail: bool = True, detail_scale: float = 1.0,
+             colors: str | None = None, method: str = "exact", **kwargs):
+        """``trimesh.Trimesh`` of the face in normalised units, equal to dense-grid marching cubes at
+        ``resolution`` (N samples over [-1, 1]) but evaluated sparsely (narrow-band octree).
+
+        ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
+        fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
+        """
+        from imface_core.engine.face_mesh import face_mesh
+
+        return face_mesh(self, codes, resolution, detail=detail, detail_scale=detail_scale, colors=colors,
+                         method=method, **kwargs)
+
+
+def _as_points(points) -> np.ndarray:
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float32))
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points must have shape (N, 3), got {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise ValueError("points contain NaN or infinite values")
+    return pts

@@ -1,0 +1,78 @@
+"""Shared fixtures: a procedural face model, a tiny prepared data set and a tiny trained model.
+
+Everything here is built from ``procedural_face`` (no ../shared needed) once per
+test session, small enough to take seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from procedural_face import write_face_model  # noqa: E402
+
+# Keep torch from oversubscribing the 2-core CI machine when tests spawn processes.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TINY_IDENTITIES = 3
+TINY_EXPRESSIONS = 4
+TINY_STAGE1, TINY_STAGE2 = 240, 60
+
+
+@pytest.fixture(scope="session")
+def procedural_model_path(tmp_path_factory) -> Path:
+    return write_face_model(tmp_path_factory.mktemp("face_model") / "procedural_face.npz")
+
+
+@pytest.fixture(scope="session")
+def tiny_raw_dir(tmp_path_factory, procedural_model_path) -> Path:
+    from imface_core.data.synth import synthesize
+
+    out = tmp_path_factory.mktemp("tiny_raw")
+    synthesize(procedural_model_path, out, TINY_IDENTITIES, TINY_EXPRESSIONS, seed=0, jobs=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory, tiny_raw_dir) -> Path:
+    from imface_core.data.prep import PrepSettings, prepare_dataset
+
+    out = tmp_path_factory.mktemp("tiny_data")
+    done, skipped = prepare_dataset(tiny_raw_dir, out, PrepSettings(surface_points=20_000, free_points=4_000), jobs=1)
+    assert not skipped, skipped
+    return out
+
+
+def tiny_config(**overrides):
+    from imface_core.training.config import preset, with_overrides
+
+    return with_overrides(preset("tiny"), stage1_steps=TINY_STAGE1, stage2_steps=TINY_STAGE2, **overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory, tiny_data_dir) -> Path:
+    """A tiny model trained for a few hundred steps (both stages)."""
+    from imface_core.training.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    Trainer(tiny_data_dir, out, tiny_config(), progress=False).run()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_run_dir) -> Path:
+    return tiny_run_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path):
+    from imface_core import FaceModel
+
+    return FaceModel.load(tiny_model_path, device="cpu")
