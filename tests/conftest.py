@@ -53,7 +53,8 @@ def tiny_data_dir(tmp_path_factory, tiny_raw_dir) -> Path:
 def tiny_config(**overrides):
     from imface_core.training.config import preset, with_overrides
 
-    return with_overrides(preset("tiny"), stage1_steps=TINY_STAGE1, stage2_steps=TINY_STAGE2, **overrides)
+    settings = {"stage1_steps": TINY_STAGE1, "stage2_steps": TINY_STAGE2, **overrides}
+    return with_overrides(preset("tiny"), **settings)
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ from imface_core.model.siren import BatchedFiLMSiren
 
 __all__ = ["NeuralBlendField"]
 
-# Points are processed in chunks whose (B*K, n, width) activations hold about
-# this many floats: small enough that temporaries stay in the CPU caches and in
-# glibc's heap instead of being mmap'ed per op (2-3x faster on a 2-core CPU).
+# On a CPU, points are processed in chunks whose (B*K, n, width) activations hold
+# about this many floats (4 MB): small enough that temporaries stay in the caches
+# and in glibc's heap instead of being mmap'ed per op (2-3x faster on 2 cores).
 _CHUNK_ELEMENTS = 1 << 20
 
 
@@ -100,7 +100,8 @@ class NeuralBlendField(nn.Module):
                 raise ValueError(f"code must be (B, {self.code_dim}), got {tuple(code.shape)}")
             code = code.reshape(b, k, self.code_dim // k)
         folded = self.minis.fold(anchors, code)
-        chunk = max(256, _CHUNK_ELEMENTS // (b * k * self.minis.width))
+        # Chunking only pays on a CPU; an accelerator wants one large kernel per op.
+        chunk = max(256, _CHUNK_ELEMENTS // (b * k * self.minis.width)) if x.device.type == "cpu" else n
         outs = []
         for start in range(0, n, chunk):
             xc = x[:, start : start + chunk]

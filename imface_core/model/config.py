@@ -76,7 +76,7 @@ class ModelConfig:
             if width < 1 or depth < 1:
                 raise ValueError(f"{name}_width and {name}_depth must be >= 1, got {width} and {depth}")
         if self.deformation not in _DEFORMATIONS:
-            raise ValueError(f"deformation={self.deformation!r} is not supported; choose one of {_DEFORMATIONS}")
+            raise ValueError(f"deformation={self.deformation!r} is not supported; choose from {_DEFORMATIONS}")
         if self.detail_fade <= 0:
             raise ValueError(f"detail_fade must be > 0, got {self.detail_fade}")
 

@@ -72,10 +72,9 @@ class ImFaceNet(nn.Module):
             raise ValueError(f"template_landmarks68 must be (68, 3), got {tuple(template_landmarks68.shape)}")
         self.cfg = cfg
         lm5 = torch.as_tensor(template_landmarks5, dtype=torch.float32).detach().clone()
+        lm68 = torch.as_tensor(template_landmarks68, dtype=torch.float32).detach().clone()
         self.register_buffer("template_landmarks5", lm5)
-        self.register_buffer(
-            "template_landmarks68", torch.as_tensor(template_landmarks68, dtype=torch.float32).detach().clone()
-        )
+        self.register_buffer("template_landmarks68", lm68)
 
         def field(out_dim: int, code_dim: int, width: int, depth: int, zero: bool) -> NeuralBlendField:
             return NeuralBlendField(
@@ -143,6 +142,12 @@ class ImFaceNet(nn.Module):
 
     # ------------------------------------------------------------------ full passes
 
+    def forward(
+        self, x: Tensor, z_id: Tensor, z_exp: Tensor, landmarks: Landmarks | None = None
+    ) -> dict[str, Tensor]:
+        """Same as ``coarse`` (so ``net(x, z_id, z_exp)`` works with hooks and wrappers)."""
+        return self.coarse(x, z_id, z_exp, landmarks)
+
     def coarse(
         self, x: Tensor, z_id: Tensor, z_exp: Tensor, landmarks: Landmarks | None = None
     ) -> dict[str, Tensor]:
@@ -190,7 +195,8 @@ class ImFaceNet(nn.Module):
             x: (B, N, 3) points; z_id (B, id_dim), z_exp (B, exp_dim), z_det (B, det_dim).
             landmarks: (L_exp, L_id) or None to predict them.
             create_graph: differentiate through the normal as well (n is then not detached and the inner
-                gradient is built with ``create_graph=True``). False follows the method (n detached).
+                gradient is built with ``create_graph=True``); only has an effect in grad mode. False
+                (the default) follows the method: n is a constant for autograd.
             detail_scale: multiplies d (a "detail strength" control; 0 gives the coarse surface).
         Returns:
             dict with ``sdf`` (B, N) fine SDF, ``sdf_coarse`` (B, N), ``displacement`` d (B, N),
@@ -210,9 +216,10 @@ class ImFaceNet(nn.Module):
         n = x.shape[1]
         if keep_graph or n <= _FINE_CHUNK_POINTS:
             return self._fine(x, z_id, z_exp, z_det, landmarks, create_graph, detail_scale, keep_graph)
+        step = _FINE_CHUNK_POINTS
         parts = [
-            self._fine(x[:, s : s + _FINE_CHUNK_POINTS], z_id, z_exp, z_det, landmarks, create_graph, detail_scale, False)
-            for s in range(0, n, _FINE_CHUNK_POINTS)
+            self._fine(x[:, s : s + step], z_id, z_exp, z_det, landmarks, create_graph, detail_scale, False)
+            for s in range(0, n, step)
         ]
         return {key: torch.cat([p[key] for p in parts], dim=1) for key in parts[0]}
 
@@ -235,7 +242,7 @@ class ImFaceNet(nn.Module):
                 c0["sdf"],
                 x_in,
                 grad_outputs=torch.ones_like(c0["sdf"]),
-                retain_graph=keep_graph or create_graph,
+                retain_graph=keep_graph,
                 create_graph=create_graph and keep_graph,
             )
         normal = F.normalize(grad if (create_graph and keep_graph) else grad.detach(), dim=-1)

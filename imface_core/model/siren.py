@@ -136,14 +136,16 @@ class BatchedFiLMSiren(nn.Module):
         self.hidden_weights = nn.ParameterList(
             nn.Parameter(torch.empty(num_nets, dims[i], dims[i + 1])) for i in range(depth)
         )
-        self.hidden_biases = nn.ParameterList(nn.Parameter(torch.empty(num_nets, width)) for _ in range(depth))
+        self.hidden_biases = nn.ParameterList(
+            nn.Parameter(torch.empty(num_nets, width)) for _ in range(depth)
+        )
         self.out_weight = nn.Parameter(torch.empty(num_nets, width, out_dim))
         self.out_bias = nn.Parameter(torch.empty(num_nets, out_dim))
         self.mapping = FiLMMapping(num_nets, code_dim, mapping_width, depth, width) if code_dim > 0 else None
         self.reset_parameters(zero_init_output)
 
     def reset_parameters(self, zero_init_output: bool = False) -> None:
-        """SIREN init: first layer U(-1/in, 1/in), later layers U(-sqrt(6/in)/omega0, +), biases U(+-1/sqrt(in))."""
+        """SIREN init: first layer U(+-1/in), later layers U(+-sqrt(6/in)/omega0), biases U(+-1/sqrt(in))."""
         with torch.no_grad():
             for i, (w, b) in enumerate(zip(self.hidden_weights, self.hidden_biases)):
                 fan_in = w.shape[1]
@@ -177,7 +179,8 @@ class BatchedFiLMSiren(nn.Module):
         g = b * k
         if self.mapping is not None:
             if code.shape != (b, k, self.code_dim):
-                raise ValueError(f"code must be (B, {k}, {self.code_dim}) = {(b, k, self.code_dim)}, got {tuple(code.shape)}")
+                expected = (b, k, self.code_dim)
+                raise ValueError(f"code must be (B, K, code_dim) = {expected}, got {tuple(code.shape)}")
             gamma, beta = self.mapping(code)
             omega = self.omega0 * gamma  # (B, K, depth, W)
         weights, biases = [], []
@@ -207,6 +210,8 @@ class BatchedFiLMSiren(nn.Module):
         """
         b, n, _ = x.shape
         k = self.num_nets
+        if b != folded.batch:
+            raise ValueError(f"x has {b} scans but the weights were folded for {folded.batch}")
         h = x.unsqueeze(1).expand(b, k, n, self.in_dim).reshape(b * k, n, self.in_dim)
         for w, c in zip(folded.weights, folded.biases):
             pre = torch.baddbmm(c, h, w)

@@ -233,7 +233,8 @@ class Trainer:
         record.update(lr_factor=factor, w_coarse=w_coarse, w_fine=w_fine)
         return record
 
-    def run(self) -> dict:
+    def run(self, stop_at_step: int | None = None) -> dict:
+        """Train to the end of the schedule (or ``stop_at_step`` / the time limit), checkpointing."""
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         metrics = open(self.out_dir / METRICS_NAME, "a") if self.dist.main else None
@@ -263,7 +264,7 @@ class Trainer:
                 if now - last_save > cfg.checkpoint_minutes * 60.0:
                     self.save()
                     last_save = now
-                if self.max_seconds is not None and now - start > self.max_seconds:
+                if (self.max_seconds is not None and now - start > self.max_seconds) or self.step == stop_at_step:
                     stopped_early = True
                     break
         finally:

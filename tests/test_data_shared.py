@@ -1,0 +1,166 @@
+"""Integration tests of the data pipeline on the real ICT face model in ../shared.
+
+The folder is ``../shared`` beside the checkout (or ``$IMFACE_SHARED``). Without it
+these tests are skipped on a workstation and FAIL under CI (``CI`` set), where the
+folder must be present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from imface_core.data.detail import MAX_DETAIL_MM, PersonDetail
+from imface_core.data.expressions import expression_weights
+from imface_core.data.face_basis import ICT_HEAD_VERTEX_COUNT, ICT_SKIN_VERTEX_COUNT, load_face_basis
+from imface_core.data.prep import PrepSettings, prepare_scan
+from imface_core.data.synth import IdentitySpec, ScanSynthesizer, synthesize
+from procedural_face import ARKIT_NAMES
+
+pytestmark = pytest.mark.shared_data
+
+SHARED = Path(os.environ.get("IMFACE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+ICT_NPZ = SHARED / "data" / "ict_facekit" / "ict_head_sockets.npz"
+
+
+@pytest.fixture(scope="module")
+def ict_path() -> Path:
+    if not ICT_NPZ.is_file():
+        message = (
+            f"the ICT face model is not at {ICT_NPZ}: put the read-only shared folder beside the "
+            "checkout (../shared) or point IMFACE_SHARED at it"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this is an error, not a skip)")
+        pytest.skip(message)
+    return ICT_NPZ
+
+
+@pytest.fixture(scope="module")
+def basis(ict_path):
+    return load_face_basis(ict_path)
+
+
+@pytest.fixture(scope="module")
+def synthesizer(basis) -> ScanSynthesizer:
+    return ScanSynthesizer(basis)
+
+
+def test_real_model_loads_in_millimetres_with_skin_only_scans(basis):
+    assert basis.mean.shape == (ICT_HEAD_VERTEX_COUNT, 3)
+    assert basis.skin_vertex_count == ICT_SKIN_VERTEX_COUNT == 11248
+    assert basis.id_basis.shape == (100, ICT_HEAD_VERTEX_COUNT, 3)
+    assert basis.exp_names == ARKIT_NAMES  # the procedural test model uses the same 53 names
+    lm = basis.mean[basis.landmarks68]
+    eye_corners = np.linalg.norm(lm[36] - lm[45])
+    assert 80.0 < eye_corners < 110.0, eye_corners  # mm (the mean face: ~89 mm)
+    assert lm[36, 0] < 0 < lm[45, 0]  # subject's right eye at -x, +z towards the viewer
+    assert lm[30, 2] - 0.5 * (lm[36, 2] + lm[45, 2]) > 30.0  # the nose is well in front of the eyes
+    assert lm[48:68, 1].max() < lm[30, 1] < lm[36:48, 1].min() < lm[17:27, 1].min()  # upright
+    assert basis.landmarks68.max() < basis.skin_vertex_count  # every landmark is on the skin
+
+
+def test_synth_and_prep_a_real_scan(tmp_path, ict_path, basis, synthesizer):
+    raw = tmp_path / "RAW"
+    manifest = synthesize(ict_path, raw, 1, 3, seed=0, jobs=1)
+    person = manifest["identities"][0]
+    assert [s["expression"] for s in person["scans"]] == ["neutral", "smile", "jaw_open"]
+    n_vertices = synthesizer.plan.matrix.shape[0]
+    for scan in person["scans"]:
+        mesh = trimesh.load(raw / scan["file"], process=False, force="mesh")
+        assert mesh.vertices.shape == (n_vertices, 3)  # skin only (no eye or mouth sockets), subdivided
+        assert mesh.faces.max() < n_vertices
+    assert json.loads((raw / "manifest.json").read_text()) == manifest
+
+    out = tmp_path / "DATA" / person["name"] / "1_neutral.npz"
+    settings = PrepSettings(surface_points=30_000, free_points=3_000)
+    prepare_scan(raw / person["scans"][0]["file"], out, settings)
+    with np.load(out) as data:
+        a = {k: data[k] for k in data.files}
+    assert all(v.dtype == np.float32 for v in a.values())
+    np.testing.assert_allclose(a["landmarks"][30], [0.0, 0.0, 0.4], atol=1e-6)
+    assert a["surface_points"].shape == (30_000, 3)
+    assert np.linalg.norm(a["surface_points"], axis=1).max() < 1.0
+    assert np.linalg.norm(a["free_points"], axis=1).max() < 1.0
+    assert a["surface_normals"][:, 2].min() > 0.0
+    assert (a["free_sdf"] > 0).any() and (a["free_sdf"] < 0).any()
+    eyes = np.linalg.norm(a["landmarks"][36] - a["landmarks"][45])
+    assert 0.8 < eyes < 1.1  # normalised units: 100 mm per unit
+    wt = trimesh.load(out.with_suffix(".ply"), process=False, force="mesh")
+    assert wt.face_normals[:, 2].min() > 0.0
+    # Eyes and mouth are closed over: the only open edges are on the outer outline, far from them.
+    edges, counts = np.unique(wt.edges_sorted, axis=0, return_counts=True)
+    outline = wt.vertices[np.unique(edges[counts == 1])]
+    assert np.hypot(outline[:, 0], outline[:, 1]).min() > 0.6
+    # The crop keeps the face: it spans well over 12 cm across and from chin to forehead.
+    extent = wt.vertices.max(axis=0) - wt.vertices.min(axis=0)
+    assert extent[0] > 1.2 and extent[1] > 1.4
+
+
+def _forehead(details) -> np.ndarray:
+    """Rest vertices of the lower forehead (8-22 mm above the brows, within 30 mm of the midline)."""
+    rest, lm = details.rest, details.lm
+    brow_y = lm[17:27, 1].max()
+    cx = 0.5 * (lm[36, 0] + lm[45, 0])
+    band = (rest[:, 1] > brow_y + 8) & (rest[:, 1] < brow_y + 22) & (np.abs(rest[:, 0] - cx) < 30)
+    return band & (rest[:, 2] > lm[30, 2] - 60)  # the front of the head
+
+
+def test_forehead_wrinkles_on_the_real_model(basis, synthesizer):
+    details = synthesizer.details
+    rest, lm = details.rest, details.lm
+    forehead = _forehead(details)
+    assert forehead.sum() > 500
+    assert details.mask[forehead].mean() > 0.9  # the detail region covers the forehead
+    person = IdentitySpec("p", np.zeros(basis.id_basis.shape[0], np.float32), PersonDetail(seed=4, age=0.7), 0)
+    neutral_w = expression_weights("neutral", basis.exp_names)
+    raised_w = expression_weights("brow_raise", basis.exp_names)
+    neutral = details.displacement(person.detail, neutral_w, basis.exp_names)
+    raised = details.displacement(person.detail, raised_w, basis.exp_names)
+    diff = raised - neutral
+    assert diff[forehead].min() < -0.3  # mm: grooves with raised brows ...
+    assert np.abs(diff[rest[:, 1] < lm[30, 1]]).max() < 1e-9  # ... and nothing moves below the nose
+    # In the geometry: detail in the forehead is much deeper in brow_raise than in neutral.
+    depth = []
+    for w in (neutral_w, raised_w):
+        detailed = synthesizer.scan(person, w)[0].astype(np.float64)
+        smooth = synthesizer.scan(person, w, with_detail=False)[0].astype(np.float64)
+        moved = np.linalg.norm(detailed - smooth, axis=1)
+        assert moved.max() <= MAX_DETAIL_MM + 1e-3
+        depth.append(np.percentile(moved[forehead], 95))
+    assert depth[1] > 2.0 * depth[0] and depth[1] > 0.3, depth
+
+
+def test_every_wrinkle_family_shows_on_the_real_model(synthesizer):
+    """Each family, fully driven, carves a groove of at least 0.15 mm (none is masked away)."""
+    details = synthesizer.details
+    families = ("forehead", "frown", "crow_L", "crow_R", "nasolabial_L", "nasolabial_R")
+    rest_act = dict.fromkeys(families, 0.0)
+    person = PersonDetail(seed=1, age=0.5)
+    base = details.wrinkles(person, rest_act)
+    depth = {f: float(np.abs(details.wrinkles(person, {**rest_act, f: 1.0}) - base).max()) for f in families}
+    assert min(depth.values()) > 0.15, depth
+
+
+def test_detail_leaves_no_cracks_at_the_subdivision_border(basis, synthesizer):
+    """Midpoints on edges shared with unsubdivided faces (T-junctions) stay on those edges."""
+    plan = synthesizer.plan
+    n = plan.n_original
+    coarse = plan.faces[(plan.faces < n).all(axis=1)]  # faces left as they were
+    assert len(coarse) > 0
+    edges = np.sort(np.concatenate([coarse[:, [0, 1]], coarse[:, [1, 2]], coarse[:, [2, 0]]]), axis=1)
+    m = plan.matrix.tocsr()
+    two = np.flatnonzero(np.diff(m.indptr) == 2)
+    two = two[two >= n]
+    pairs = np.sort(m.indices[m.indptr[two][:, None] + np.arange(2)], axis=1)
+    t_junction = two[np.isin(pairs[:, 0] * n + pairs[:, 1], edges[:, 0] * n + edges[:, 1])]
+    assert len(t_junction) > 100
+    person = IdentitySpec("p", np.zeros(basis.id_basis.shape[0], np.float32), PersonDetail(seed=2, age=1.0), 0)
+    verts = synthesizer.scan(person, expression_weights("grin", basis.exp_names))[0].astype(np.float64)
+    on_edge = m[t_junction] @ verts[:n]
+    assert np.abs(verts[t_junction] - on_edge).max() < 1e-3  # mm
