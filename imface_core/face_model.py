@@ -162,8 +162,10 @@ class FaceModel:
     # -- meshes (imface_core.engine) -------------------------------------------------------------
     def mesh(self, codes: FaceCodes, resolution: int = 256, detail: bool = True, detail_scale: float = 1.0,
              colors: str | None = None, method: str = "exact", **kwargs):
-        """``trimesh.Trimesh`` of the face in normalised units, equal to dense-grid marching cubes at
-        ``resolution`` (N samples over [-1, 1]) but evaluated sparsely (narrow-band octree).
+        """``trimesh.Trimesh`` of the face in normalised units: dense-grid marching cubes at ``resolution``
+        (N samples over [-1, 1], 2/(N-1) apart) evaluated sparsely (narrow-band octree, surface following on the
+        last two levels: only isolated blobs smaller than 4 cells can be missed; pass
+        ``settings=ExtractionSettings(follow_levels=0)`` for the full band).
 
         ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
         fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
