@@ -204,7 +204,7 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         path = self.out_dir / METRICS_NAME
         if self.dist.main and path.exists():
-            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
+            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
             path.write_text("".join(line + "\n" for line in keep))
 
     def save(self) -> None:
@@ -234,39 +234,21 @@ class Trainer:
         return record
 
     def run(self, stop_at_step: int | None = None) -> dict:
-        """Train to the end of the schedule (or ``stop_at_step`` / the time limit), checkpointing."""
+        """Train to the end of the schedule (or ``stop_at_step`` / the time limit / Ctrl+C), checkpointing."""
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        metrics = open(self.out_dir / METRICS_NAME, "a") if self.dist.main else None
         bar = None
         if self.show_progress:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", desc=f"train {cfg.name}")
-        start = time.monotonic()
-        last_save = start
-        session_start_elapsed = self.elapsed
-        points_per_step = cfg.batch_scans * (cfg.surface_points + cfg.free_points) * self.dist.world
-        stopped_early = False
+        metrics = open(self.out_dir / METRICS_NAME, "a") if self.dist.main else None
         try:
-            while self.step < cfg.total_steps:
-                t0 = time.monotonic()
-                record = self.train_step()
-                now = time.monotonic()
-                self.elapsed = session_start_elapsed + (now - start)
-                if metrics is not None and (self.step % cfg.log_every == 0 or self.step == cfg.total_steps):
-                    record.update(seconds=round(self.elapsed, 2), points_per_s=round(points_per_step / max(now - t0, 1e-9)))
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.3g}", sdf_mm=f"{100 * record['sdf']:.3f}")
-                if now - last_save > cfg.checkpoint_minutes * 60.0:
-                    self.save()
-                    last_save = now
-                if (self.max_seconds is not None and now - start > self.max_seconds) or self.step == stop_at_step:
-                    stopped_early = True
-                    break
+            stopped_early = self._loop(stop_at_step, metrics, bar)
+        except KeyboardInterrupt:
+            # Ctrl+C: stop after the current step and keep everything (saved below); --resume continues.
+            log.warning("interrupted at step %d; saving a checkpoint", self.step)
+            stopped_early = True
         finally:
             if bar is not None:
                 bar.close()
@@ -277,6 +259,39 @@ class Trainer:
             save_checkpoint(self.out_dir / MODEL_NAME, self.payload(with_training_state=False))
             plot_loss_curve(self.out_dir / METRICS_NAME, self.out_dir / CURVE_NAME)
         return {"step": self.step, "finished": not stopped_early and self.step >= cfg.total_steps, "seconds": self.elapsed}
+
+    def _loop(self, stop_at_step: int | None, metrics, bar) -> bool:
+        """Step until the schedule ends (False) or a limit stops it early (True)."""
+        cfg = self.cfg
+        start = last_save = time.monotonic()
+        elapsed_before = self.elapsed
+        points_per_step = cfg.batch_scans * (cfg.surface_points + cfg.free_points) * self.dist.world
+        while self.step < cfg.total_steps:
+            t0 = time.monotonic()
+            record = self.train_step()
+            now = time.monotonic()
+            self.elapsed = elapsed_before + (now - start)
+            if metrics is not None and (self.step % cfg.log_every == 0 or self.step == cfg.total_steps):
+                record.update(seconds=round(self.elapsed, 2), points_per_s=round(points_per_step / max(now - t0, 1e-9)))
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.3g}", sdf_mm=f"{100 * record['sdf']:.3f}")
+            if now - last_save > cfg.checkpoint_minutes * 60.0:
+                self.save()
+                last_save = now
+            if (self.max_seconds is not None and now - start > self.max_seconds) or self.step == stop_at_step:
+                return True
+        return False
+
+
+def export_inference_model(checkpoint: str | Path, out: str | Path) -> None:
+    """Write the inference part of a training checkpoint (no optimiser or RNG state) to ``out``."""
+    data = load_checkpoint(checkpoint)
+    for key in ("optimizer", "torch_rng", "sampler", "points_rng", "kind", "format_version", "code_version"):
+        data.pop(key, None)
+    save_checkpoint(out, data)
 
 
 def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
