@@ -3,6 +3,7 @@
     python main.py                          # open the editor on the shipped model
     python main.py --model my_model.pt      # open it on another model
     python main.py --screenshot shot.png    # render the start view to a PNG and exit
+    python main.py --quality 192            # finer full-detail meshes (slower)
 
 Qt, pyvista and torch are imported only after the arguments are parsed, so
 ``--help`` and argument errors come back at once.
@@ -52,8 +53,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--width", type=_positive_int, default=1280, metavar="W", help="window width in pixels (default 1280)")
     parser.add_argument("--height", type=_positive_int, default=800, metavar="H", help="window height in pixels (default 800)")
+    parser.add_argument(
+        "--quality",
+        type=int,
+        choices=(96, 128, 192, 256),
+        default=128,
+        metavar="N",
+        help="resolution of the full-detail face: 96, 128 (default), 192 or 256 (slower, finer)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="CPU threads for the face computations (default 1: fastest on a busy 2-core machine)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="with --screenshot: wait at most this many seconds for the full-detail face (default 300)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _prefetch_engine() -> None:
+    try:
+        import app.engine  # noqa: F401
+    except Exception:  # noqa: BLE001 (the loader reports problems properly)
+        _log.debug("prefetching the engine failed", exc_info=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
 
+    missing_model = ""
     if args.model is not None:
         if not args.model.is_file():
             parser.error(f"model file not found: `{args.model}`")
@@ -71,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     elif DEFAULT_MODEL.is_file():
         model_path = DEFAULT_MODEL
     else:
-        _log.info("the shipped model %s is not there yet; showing a placeholder", DEFAULT_MODEL)
+        missing_model = (
+            f"The shipped face model is missing:\n{DEFAULT_MODEL}\n\n"
+            "Run `bash scripts/setup.sh` (or train one with `imface train`), then start again, "
+            "or open a model with File > Open model... or `python main.py --model PATH`."
+        )
+        _log.warning("the shipped model %s is missing; the editor starts without a model", DEFAULT_MODEL)
         model_path = None
 
     if sys.platform.startswith("linux"):
@@ -85,26 +121,50 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
 
+    if model_path is not None:
+        # Import the computing side (torch, the engine) on a second thread while the GUI side loads:
+        # the window's model loader then finds it imported.
+        import threading
+
+        threading.Thread(target=_prefetch_engine, name="prefetch-engine", daemon=True).start()
+
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("ImFace Studio")
-    window = MainWindow(model_path=model_path)
+    screenshot = args.screenshot is not None
+    window = MainWindow(model_path=model_path, quality=args.quality, threads=args.threads, interactive=not screenshot)
     window.resize(args.width, args.height)
 
-    if args.screenshot is not None:
+    if screenshot:
         from app.screenshot import save_window_screenshot
 
+        if missing_model:
+            print(f"main.py: {missing_model.splitlines()[0]} {DEFAULT_MODEL}", file=sys.stderr)
+        status = 0
         try:
+            window.show()
+            if not window.wait_until_ready(args.timeout):
+                print(f"main.py: the face was not ready within {args.timeout:g} s; capturing what is shown",
+                      file=sys.stderr)
+                status = 1
+            if window.model_error:
+                print(f"main.py: the model could not be opened: {window.model_error}", file=sys.stderr)
+                status = 1
             path = save_window_screenshot(window, args.screenshot, size=(args.width, args.height))
         finally:
             window.close()
         print(f"wrote {path}")
-        return 0
+        return status
 
     window.show()
+    if missing_model:
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QMessageBox
+
+        QTimer.singleShot(0, lambda: QMessageBox.warning(window, "No face model", missing_model))
     return int(qt_app.exec())
 
 

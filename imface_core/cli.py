@@ -19,6 +19,10 @@ SUBCOMMANDS = {
     "synth": "synth",
     "prep": "prep",
     "train": "train",
+    "generate": "generate",
+    "bench": "bench",
+    "fit": "fit",
+    "eval": "eval",
 }
 
 

@@ -50,7 +50,7 @@ def test_window_shows_the_placeholder_surface(window, qtbot):
 
     assert window.windowTitle() == WINDOW_TITLE
     assert window.statusBar().currentMessage() == PLACEHOLDER_STATUS
-    assert [a.text() for a in window.menuBar().actions()] == ["&File"]
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&View", "&Help"]
 
     window.plotter.render()
     qtbot.wait(50)
@@ -86,13 +86,44 @@ def test_main_screenshot_writes_a_png_of_the_start_view(tmp_path):
 
     assert os.environ.get("DISPLAY"), "needs an X server (pytest-xvfb provides one)"
     out = tmp_path / "shot.png"
-    result = run_main("--screenshot", str(out), "--width", "640", "--height", "480")
+    # the shipped model when it is there (the real face), else the placeholder
+    result = run_main("--screenshot", str(out), "--width", "640", "--height", "480", "--quality", "96", timeout=400)
     assert result.returncode == 0, result.stderr
     with Image.open(out) as image:
         assert image.format == "PNG"
         assert image.size == (640, 480)
         rgb = np.asarray(image.convert("RGB"))
     assert_shows_surface(rgb)
+
+
+def test_main_without_the_shipped_model_says_so_and_shows_the_placeholder(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "shot.png"
+    code = (
+        "import importlib.util, sys, pathlib\n"
+        f"spec = importlib.util.spec_from_file_location('studio_main', {str(MAIN)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        f"module.DEFAULT_MODEL = pathlib.Path({str(tmp_path / 'missing.pt')!r})\n"
+        f"sys.exit(module.main(['--screenshot', {str(out)!r}, '--width', '480', '--height', '360']))\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "missing" in result.stderr and "missing.pt" in result.stderr
+    with Image.open(out) as image:
+        assert_shows_surface(np.asarray(image.convert("RGB")))
+
+
+def test_main_rejects_a_model_that_is_not_ours(tmp_path):
+    bad = tmp_path / "not_ours.pt"
+    bad.write_bytes(b"these are not the weights you are looking for")
+    result = run_main("--model", str(bad), "--screenshot", str(tmp_path / "s.png"), "--width", "320",
+                      "--height", "240", timeout=120)
+    assert result.returncode == 1
+    assert "not_ours.pt" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_main_help_exits_zero():

@@ -1,0 +1,341 @@
+"""The editor's bridge to ``imface_core``: loading, meshes for the viewport, export and fitting (no Qt).
+
+Importing this module imports torch (through ``imface_core``), so the window imports it only on a worker
+thread (the model loader) or after a model has been loaded; the GUI thread never waits for torch's import.
+Everything here returns numpy / trimesh / pyvista objects; the pyvista meshes are built on the worker
+thread, with vertex normals, so the GUI thread only swaps them into the viewport.
+
+Adapters for what the core does not offer (yet) are marked "adapter" below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pyvista
+import trimesh
+
+import imface_core.face_model as _face_model
+from imface_core.checkpoint import CheckpointError
+from imface_core.engine.colors import vertex_correspondence_colors
+from imface_core.engine.export import export_mesh
+from imface_core.engine.field import FaceField
+from imface_core.engine.navigation import LatentNavigator
+from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
+from imface_core.face_model import FaceCodes, FaceModel
+
+from app.face_state import FaceSpace, FaceState
+
+__all__ = [
+    "CheckpointError", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
+    "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model", "preview_stride",
+    "set_compute_threads", "to_polydata",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_THREADS = 1
+"""Torch threads of the editor: on a shared 2-core CPU one thread is several times faster than two
+(two threads stall whenever the other core is busy, e.g. with the GUI's own rendering)."""
+
+
+def set_compute_threads(threads: int) -> None:
+    """Adapter: ``torch.set_num_threads`` for the process (``app`` may not import torch itself)."""
+    _face_model.torch.set_num_threads(max(1, int(threads)))
+
+
+# ------------------------------------------------------------------------------------------------------
+# the loaded model
+@dataclass
+class EditorModel:
+    """A loaded model with what the panels need: principal directions, presets, training faces."""
+
+    model: FaceModel
+    navigator: LatentNavigator
+    space: FaceSpace
+    path: Path
+    load_seconds: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def identities(self) -> list[str]:
+        return list(self.model.identities)
+
+    def training_codes(self, identity: int) -> FaceCodes:
+        """Codes of training identity ``identity``: its z_id and the z_exp/z_det of its neutral scan (or its
+        first scan when it has no neutral one)."""
+        name = self.model.identities[identity]
+        scans = [s["expression"] for s in self.model.scans if s["identity"] == name]
+        expression = "neutral" if "neutral" in scans else scans[0]
+        return self.model.codes(identity, expression)
+
+    def detail_sources(self) -> list[tuple[str, np.ndarray]]:
+        """(label, z_det) of every training identity (its neutral scan's details)."""
+        return [(f"{name} (training)", self.training_codes(i).z_det) for i, name in enumerate(self.identities)]
+
+    def describe(self) -> str:
+        spec = self.model.latent_spec
+        return (f"{self.name}: {len(self.identities)} identities, {len(self.model.expressions)} expressions, "
+                f"codes {spec['z_id']}/{spec['z_exp']}/{spec['z_det']}")
+
+
+def load_editor_model(path: str | Path, threads: int = DEFAULT_THREADS, device: str | None = None) -> EditorModel:
+    """Load a checkpoint for the editor (worker thread). Raises ``CheckpointError`` for files that are not a
+    model of this version (and ``OSError`` for unreadable ones)."""
+    t0 = time.perf_counter()
+    set_compute_threads(threads)
+    path = Path(path)
+    model = FaceModel.load(path, device=device)
+    navigator = LatentNavigator(model)
+    if navigator.identity.num_components == 0 and navigator.expression.num_components == 0:
+        _log.warning("%s has a single training code per table: the sliders have nothing to move", path)
+    space = FaceSpace.from_navigator(navigator)
+    # Warm up the network (first calls allocate), so the first preview is as quick as the next ones.
+    model.sdf(np.zeros((64, 3), dtype=np.float32), space.codes(space.initial_state()), detail=True)
+    return EditorModel(model, navigator, space, path, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------------
+# meshes for the viewport
+_job_ids = itertools.count(1)
+
+
+def preview_stride(resolution: int) -> int:
+    """Octree level of the coarse preview: a grid of about 32-64 cells (1 = no preview level)."""
+    if resolution < 64:
+        return 1
+    return max(2, 2 ** int(math.floor(math.log2(resolution / 40.0))))
+
+
+@dataclass(frozen=True)
+class MeshJob:
+    """One request of the viewport, built on the GUI thread; ``job_id`` grows with every request."""
+
+    state: FaceState
+    codes: FaceCodes
+    resolution: int
+    preview_only: bool = False
+    """Stop after the coarse preview (while a slider is being dragged)."""
+    colors: bool = False
+    """Correspondence colours on every mesh."""
+    landmarks: bool = False
+    fresh: bool = False
+    """Search the whole grid (after a jump: random face, undo, session); else follow the last surface."""
+    job_id: int = field(default_factory=lambda: next(_job_ids))
+    created: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class DisplayMesh:
+    """One mesh for the viewport (made on the worker thread)."""
+
+    job: MeshJob
+    stage: str
+    """"preview", "refine" or "final"."""
+    stride: int
+    full_detail: bool
+    """The full-resolution, full-detail mesh of the job (the last one)."""
+    seconds: float
+    """Compute time since the job started running."""
+    poly: pyvista.PolyData
+    mesh: trimesh.Trimesh
+    landmarks: np.ndarray | None = None
+    done_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def job_id(self) -> int:
+        return self.job.job_id
+
+    @property
+    def n_vertices(self) -> int:
+        return int(len(self.mesh.vertices))
+
+
+def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
+    """A pyvista mesh with vertex normals (and ``rgb`` when the mesh has vertex colours)."""
+    v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    f = np.ascontiguousarray(mesh.faces, dtype=np.int64)
+    if len(f) == 0:
+        return pyvista.PolyData(v) if len(v) else pyvista.PolyData()
+    poly = pyvista.PolyData.from_regular_faces(v, f)
+    poly.point_data.active_normals = np.ascontiguousarray(mesh.vertex_normals, dtype=np.float32)
+    if mesh.visual.kind == "vertex":
+        poly.point_data["rgb"] = np.ascontiguousarray(mesh.visual.vertex_colors[:, :3], dtype=np.uint8)
+    return poly
+
+
+def landmarks5(model: FaceModel, codes: FaceCodes) -> np.ndarray:
+    """Adapter: the 5 landmarks (eye corners, nose tip, mouth corners) the model predicts for ``codes``, (5, 3)
+    in normalised units. Uses ``FaceField``'s prepared landmarks (the core has no public accessor yet)."""
+    face = FaceField(model, codes, detail=False)
+    l_exp = face._landmarks[0]  # noqa: SLF001 (adapter; see the module doc)
+    return np.asarray(l_exp[0].detach().cpu().numpy(), dtype=np.float32)
+
+
+class MeshComputer:
+    """Runs ``MeshJob``s with one ``ProgressiveMesher`` (worker thread only).
+
+    Args:
+        model: the ``FaceModel``.
+        method: full-detail method ("displace": coarse surface + detail displacement, 3-4x fewer network
+            evaluations than "exact", within hundredths of a mm of it).
+        preview: "template": while a slider is dragged, the last preview mesh is deformed to the new codes
+            (its vertices follow the warps; about half the cost of a new sparse-grid level with the compact
+            model); "grid": a new coarse level each time. Full requests always rebuild the grid level.
+    """
+
+    def __init__(self, model: FaceModel, method: str = "displace", preview: str = "template"):
+        self.model = model
+        self.method = method
+        self.mesher = ProgressiveMesher(model, preview=preview)
+
+    def run(self, job: MeshJob, cancel: threading.Event) -> Iterator[DisplayMesh]:
+        if job.fresh:
+            self.mesher.reset()
+        p = preview_stride(job.resolution)
+        request = MeshRequest(
+            job.codes,
+            resolution=job.resolution,
+            detail=True,
+            detail_scale=float(job.state.detail_scale),
+            preview_stride=p,
+            stop_stride=p if job.preview_only else 1,
+            method=self.method,
+            colors=job.colors,
+        )
+        landmarks = landmarks5(self.model, job.codes) if job.landmarks else None
+        for update in self.mesher.run(request, cancel):
+            full = bool(update.final and update.stride == 1)
+            stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
+            yield DisplayMesh(job, stage, update.stride, full, update.seconds, to_polydata(update.mesh),
+                              update.mesh, landmarks)
+
+
+# ------------------------------------------------------------------------------------------------------
+# export
+EXPORT_FORMATS = (".obj", ".ply")
+
+
+def export_face(mesh: trimesh.Trimesh, path: str | Path, colors: bool, model: FaceModel | None = None,
+                codes: FaceCodes | None = None, detail_scale: float = 1.0) -> Path:
+    """Write the shown face (normalised units) to ``path`` in millimetres, OBJ or PLY by suffix.
+
+    ``colors``: correspondence colours per vertex (computed when the mesh has none; needs model and codes).
+    Raises ``ValueError`` for an unsupported suffix and ``OSError`` when the file cannot be written.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in EXPORT_FORMATS:
+        raise ValueError(f"`{path.name}`: unsupported mesh format `{path.suffix or '(none)'}`; use .obj or .ply")
+    out = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False)
+    if colors:
+        if mesh.visual.kind == "vertex":
+            out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)
+        else:
+            if model is None or codes is None:
+                raise ValueError("colours need the model and the codes of the mesh")
+            face = FaceField(model, codes, detail=True, detail_scale=detail_scale)
+            out.visual.vertex_colors = vertex_correspondence_colors(face, out.vertices)
+    return export_mesh(out, path, units="mm")
+
+
+# ------------------------------------------------------------------------------------------------------
+# fitting
+@dataclass(frozen=True)
+class FitOptions:
+    steps: int = 300
+    """Optimisation steps of the code fit."""
+    sample_points: int = 60_000
+    """Surface samples taken from the scan."""
+    mesh_resolution: int = 128
+    """Resolution of the fitted mesh (metrics and error map)."""
+    metrics: bool = False
+    """Also compute Chamfer / F-score against the scan (slow; the error map already says how good the fit is)."""
+
+
+@dataclass
+class FitOutcome:
+    """What the editor keeps of a fit: the codes, the scan in the model's frame and its error map."""
+
+    path: Path
+    codes: FaceCodes
+    scan_vertices: np.ndarray
+    """(N, 3) float32, normalised units (the model's frame)."""
+    scan_faces: np.ndarray | None
+    """(F, 3) or None for a point cloud."""
+    errors_mm: np.ndarray
+    """(N,) signed distance of each scan vertex to the fitted surface, mm; NaN where not covered."""
+    stats: dict
+    chamfer_mm: float | None
+    warnings: list[str]
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def summary(self) -> str:
+        parts = [f"fitted {self.name} in {self.seconds:.1f} s"]
+        if self.chamfer_mm is not None:
+            parts.append(f"Chamfer {self.chamfer_mm:.2f} mm")
+        if "mean_mm" in self.stats:
+            parts.append(f"mean error {self.stats['mean_mm']:.2f} mm")
+        return ", ".join(parts)
+
+
+def fit_scan_file(model: FaceModel, path: str | Path, options: FitOptions = FitOptions(),
+                  progress: Callable[[int, int, str], None] | None = None,
+                  cancel: threading.Event | None = None) -> FitOutcome:
+    """Fit ``model`` to the scan at ``path`` (worker thread); landmarks beside the scan are used when found
+    (``scan_landmarks``).
+
+    ``progress(step, steps, phase)`` follows the fit. Raises ``ScanError`` (bad file), ``FitCancelled``
+    (cancelled) or ``ValueError`` (the fit does not describe the scan).
+    """
+    from imface_core.fitting import FitSettings, fit_scan
+
+    t0 = time.perf_counter()
+
+    def on_progress(p) -> None:
+        if progress is not None:
+            progress(int(p.step), int(p.steps) or options.steps, str(p.phase))
+
+    path = Path(path)
+    landmarks = scan_landmarks(path)
+    result = fit_scan(model, path, landmarks=landmarks, settings=FitSettings(steps=options.steps),
+                      mesh_resolution=options.mesh_resolution, sample_points=options.sample_points,
+                      progress=on_progress, cancel=cancel, with_metrics=options.metrics)
+    if progress is not None:
+        progress(options.steps, options.steps, "error map")
+    emap = result.error_map
+    scan = result.scan
+    vertices = np.asarray(result.alignment.to_normalised(scan.vertices), dtype=np.float32)
+    chamfer = None if result.metrics is None else float(result.metrics.chamfer_mm)
+    return FitOutcome(Path(path), result.codes, vertices, scan.faces, np.asarray(emap.distances, dtype=np.float32),
+                      emap.stats, chamfer, list(result.warnings), time.perf_counter() - t0)
+
+
+def scan_landmarks(path: Path) -> Path | None:
+    """``SCAN_landmarks.txt`` (or ``SCAN.landmarks.txt``) beside a scan, when there is one: it makes the
+    alignment sure and quick."""
+    for candidate in (path.with_name(f"{path.stem}_landmarks.txt"), path.with_name(f"{path.stem}.landmarks.txt")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_cancelled_fit(exc: BaseException) -> bool:
+    from imface_core.fitting import FitCancelled
+
+    return isinstance(exc, FitCancelled)
+

@@ -1,0 +1,266 @@
+"""The edited face: slider values and the latent codes they stand for (no Qt, no torch at import).
+
+A ``FaceState`` is an immutable value (tuples of floats), so it can be compared, hashed, kept on the
+undo stack and written to a session file. A ``FaceSpace`` turns it into ``FaceCodes``::
+
+    z_id  = identity.code(id_coeffs)   + id_residual
+    z_exp = expression.code(exp_coeffs) + exp_residual + sum_j exp_mix[j] * (preset_j - neutral)
+    z_det = z_det
+
+``identity`` / ``expression`` are the principal directions of the model's code tables
+(``imface_core.engine.navigation.CodeSpace``, coefficients in units of sigma); the residuals hold the part
+of a picked or fitted code that the shown sliders do not reach, so picking a training identity or fitting a
+scan gives exactly its codes while the sliders show its projection.  Named expressions (smile, jaw open,
+...) are mean training codes of that label; their sliders add the offset from the neutral expression, so
+several of them mix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # FaceCodes lives next to torch; import it only when a model is loaded
+    from imface_core.face_model import FaceCodes
+
+__all__ = [
+    "FaceSpace",
+    "FaceState",
+    "MAX_EXPRESSION_SLIDERS",
+    "MAX_IDENTITY_SLIDERS",
+    "MIX_RANGE",
+    "SIGMA_RANGE",
+    "DETAIL_RANGE",
+]
+
+SIGMA_RANGE = 3.0
+"""Principal-direction sliders run over +-3 sigma."""
+MIX_RANGE = (0.0, 1.0)
+"""Named-expression sliders: 0 = none of it, 1 = the full training expression."""
+DETAIL_RANGE = (0.0, 2.0)
+"""Detail strength: 0 = the coarse shape, 1 = as trained, 2 = exaggerated."""
+MAX_IDENTITY_SLIDERS = 10
+MAX_EXPRESSION_SLIDERS = 10
+
+
+class CodeSpaceLike(Protocol):
+    """What ``FaceSpace`` needs of ``imface_core.engine.navigation.CodeSpace``."""
+
+    mean: np.ndarray
+    sigma: np.ndarray
+
+    @property
+    def num_components(self) -> int: ...
+
+    def code(self, coefficients) -> np.ndarray: ...
+
+    def coefficients(self, code) -> np.ndarray: ...
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
+
+
+def _floats(values: Sequence[float] | np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+@dataclass(frozen=True)
+class FaceState:
+    """Everything the sliders and buttons of the editor set (see the module doc)."""
+
+    id_coeffs: tuple[float, ...]
+    """Identity sliders, sigma units."""
+    id_residual: tuple[float, ...]
+    """z_id minus what the identity sliders give (length = z_id size)."""
+    exp_coeffs: tuple[float, ...]
+    """Expression principal-direction sliders, sigma units."""
+    exp_residual: tuple[float, ...]
+    exp_mix: tuple[float, ...]
+    """Named-expression sliders, in ``FaceSpace.expression_names`` order."""
+    z_det: tuple[float, ...]
+    detail_scale: float = 1.0
+    label: str = "mean face"
+    """Where the identity came from (shown in the window): "mean face", a training name, "fit: scan.ply"."""
+
+    def with_id_coeff(self, index: int, value: float) -> "FaceState":
+        return replace(self, id_coeffs=_set(self.id_coeffs, index, value))
+
+    def with_exp_coeff(self, index: int, value: float) -> "FaceState":
+        return replace(self, exp_coeffs=_set(self.exp_coeffs, index, value))
+
+    def with_mix(self, index: int, value: float) -> "FaceState":
+        return replace(self, exp_mix=_set(self.exp_mix, index, value))
+
+    def with_detail_scale(self, value: float) -> "FaceState":
+        return replace(self, detail_scale=float(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (lists of floats)."""
+        out = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FaceState":
+        """Inverse of ``to_dict``; raises ``ValueError`` naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"face state must be a mapping, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.name in ("detail_scale", "label"):
+                    continue
+                raise ValueError(f"face state lacks `{f.name}`")
+            value = data[f.name]
+            if f.name == "label":
+                kwargs[f.name] = str(value)
+            elif f.name == "detail_scale":
+                kwargs[f.name] = _finite(value, f.name)
+            else:
+                if not isinstance(value, (list, tuple)):
+                    raise ValueError(f"face state `{f.name}` must be a list of numbers")
+                kwargs[f.name] = tuple(_finite(v, f.name) for v in value)
+        return cls(**kwargs)
+
+
+def _finite(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{name}` holds a non-number ({value!r})")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"`{name}` holds {v}")
+    return v
+
+
+def _set(values: tuple[float, ...], index: int, value: float) -> tuple[float, ...]:
+    if not 0 <= index < len(values):
+        raise IndexError(f"slider {index} out of range ({len(values)} sliders)")
+    out = list(values)
+    out[index] = float(value)
+    return tuple(out)
+
+
+class FaceSpace:
+    """Maps ``FaceState`` to codes and back for one model (see the module doc).
+
+    Args:
+        identity, expression: principal directions of the z_id and z_exp tables.
+        presets: named expression -> z_exp (mean training code of that label), training order.
+        det_mean: the mean z_det (start value).
+        neutral: the preset that is "no expression" (its name), or None to use the mean z_exp.
+        max_identity, max_expression: at most this many principal-direction sliders.
+    """
+
+    def __init__(
+        self,
+        identity: CodeSpaceLike,
+        expression: CodeSpaceLike,
+        presets: dict[str, np.ndarray],
+        det_mean: np.ndarray,
+        neutral: str | None = "neutral",
+        max_identity: int = MAX_IDENTITY_SLIDERS,
+        max_expression: int = MAX_EXPRESSION_SLIDERS,
+    ):
+        self.identity = identity
+        self.expression = expression
+        self.id_dim = int(np.asarray(identity.mean).shape[0])
+        self.exp_dim = int(np.asarray(expression.mean).shape[0])
+        self.det_mean = np.asarray(det_mean, dtype=np.float64).reshape(-1)
+        self.det_dim = int(self.det_mean.shape[0])
+        self.n_identity = min(max_identity, identity.num_components)
+        self.n_expression = min(max_expression, expression.num_components)
+        if neutral is not None and neutral not in presets:
+            neutral = None
+        self.neutral_name = neutral
+        self.neutral = (np.asarray(presets[neutral], dtype=np.float64) if neutral is not None
+                        else np.asarray(expression.mean, dtype=np.float64))
+        self.expression_names = [name for name in presets if name != neutral]
+        self.presets = {k: np.asarray(v, dtype=np.float64) for k, v in presets.items()}
+        self._deltas = (np.stack([self.presets[n] - self.neutral for n in self.expression_names])
+                        if self.expression_names else np.zeros((0, self.exp_dim)))
+
+    @classmethod
+    def from_navigator(cls, navigator, **kwargs) -> "FaceSpace":
+        """From an ``imface_core.engine.navigation.LatentNavigator``."""
+        presets = navigator.expression_presets()
+        return cls(navigator.identity, navigator.expression, presets, navigator.model.tables["det"].mean(axis=0),
+                   **kwargs)
+
+    # -- codes -------------------------------------------------------------------------------------
+    def check(self, state: FaceState) -> None:
+        """Raise ``ValueError`` when ``state`` does not fit this model's sizes."""
+        expected = {
+            "id_coeffs": self.n_identity, "id_residual": self.id_dim, "exp_coeffs": self.n_expression,
+            "exp_residual": self.exp_dim, "exp_mix": len(self.expression_names), "z_det": self.det_dim,
+        }
+        for name, n in expected.items():
+            got = len(getattr(state, name))
+            if got != n:
+                raise ValueError(f"`{name}` has {got} values; this model needs {n}")
+
+    def z_id(self, state: FaceState) -> np.ndarray:
+        return (self.identity.code(state.id_coeffs) + np.asarray(state.id_residual)).astype(np.float32)
+
+    def z_exp(self, state: FaceState) -> np.ndarray:
+        z = self.expression.code(state.exp_coeffs) + np.asarray(state.exp_residual)
+        if len(state.exp_mix):
+            z = z + np.asarray(state.exp_mix) @ self._deltas
+        return np.asarray(z, dtype=np.float32)
+
+    def codes(self, state: FaceState) -> "FaceCodes":
+        """The ``FaceCodes`` of ``state``."""
+        from imface_core.face_model import FaceCodes
+
+        return FaceCodes(self.z_id(state), self.z_exp(state), np.asarray(state.z_det, dtype=np.float32))
+
+    def _split(self, space: CodeSpaceLike, n: int, z) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        coeffs = np.clip(space.coefficients(z)[:n], -SIGMA_RANGE, SIGMA_RANGE) if n else np.zeros(0)
+        coeffs = np.round(coeffs, 2)  # what the sliders can show; the residual keeps the rest exactly
+        residual = z - np.asarray(space.code(coeffs), dtype=np.float64)
+        return _floats(coeffs), _floats(residual)
+
+    # -- states ------------------------------------------------------------------------------------
+    def initial_state(self) -> FaceState:
+        """Mean identity, neutral expression, mean details, strength 1."""
+        state = FaceState((0.0,) * self.n_identity, (0.0,) * self.id_dim, (0.0,) * self.n_expression,
+                          (0.0,) * self.exp_dim, (0.0,) * len(self.expression_names), _floats(self.det_mean))
+        return self.with_expression_code(state, self.neutral)
+
+    def state_from_codes(self, codes: "FaceCodes", detail_scale: float = 1.0, label: str = "") -> FaceState:
+        """The state whose codes are ``codes`` (sliders show their projections)."""
+        state = self.initial_state()
+        state = self.with_identity_code(state, codes.z_id, label)
+        state = self.with_expression_code(state, codes.z_exp)
+        return replace(state, z_det=_floats(codes.z_det), detail_scale=float(detail_scale))
+
+    def with_identity_code(self, state: FaceState, z_id, label: str = "") -> FaceState:
+        coeffs, residual = self._split(self.identity, self.n_identity, z_id)
+        return replace(state, id_coeffs=coeffs, id_residual=residual, label=label or state.label)
+
+    def with_expression_code(self, state: FaceState, z_exp) -> FaceState:
+        """``z_exp`` on the principal-direction sliders; named sliders back to 0."""
+        coeffs, residual = self._split(self.expression, self.n_expression, z_exp)
+        return replace(state, exp_coeffs=coeffs, exp_residual=residual,
+                       exp_mix=(0.0,) * len(self.expression_names))
+
+    def neutral_expression(self, state: FaceState) -> FaceState:
+        return self.with_expression_code(state, self.neutral)
+
+    def reset_identity(self, state: FaceState) -> FaceState:
+        """The mean identity (sliders at 0)."""
+        return replace(state, id_coeffs=(0.0,) * self.n_identity, id_residual=(0.0,) * self.id_dim,
+                       label="mean face")
+
+    def random_identity(self, state: FaceState, seed: int) -> FaceState:
+        """A random identity: every principal coefficient drawn from N(0, 1) (clipped to the slider range)."""
+        rng = np.random.default_rng(seed)
+        coeffs = np.clip(rng.standard_normal(self.identity.num_components), -SIGMA_RANGE, SIGMA_RANGE)
+        return self.with_identity_code(state, self.identity.code(coeffs), label=f"random face #{seed}")
+
+    def with_detail_code(self, state: FaceState, z_det) -> FaceState:
+        z = np.asarray(z_det, dtype=np.float64).reshape(-1)
+        if len(z) != self.det_dim:
+            raise ValueError(f"z_det has {len(z)} values; this model needs {self.det_dim}")
+        return replace(state, z_det=_floats(z))

@@ -1,0 +1,272 @@
+"""Benchmark of the editor's responsiveness: start-up, slider drags, full detail after release, GUI-thread blocks.
+
+    python benchmarks/bench_editor.py                         # shipped model, 128^3, 3 drags
+    python benchmarks/bench_editor.py --model RUN/model.pt --quality 192 --json bench.json
+
+It opens the real window (on a virtual display through ``xvfb-run`` when there is no $DISPLAY), then:
+
+* start-up: time to the window on screen, to the first (preview) mesh and to the first full-detail face;
+* drags: presses a slider, moves it every ``--interval-ms`` for ``--moves`` steps (as a hand would), releases
+  it; for every move, the time until a mesh of that move (or a newer one) is on screen ("visible update"),
+  and after the release, the time until the full-detail mesh is on screen;
+* clicks: single slider changes without a drag (keyboard / wheel): time to the first mesh and to full detail;
+* the whole time a ``QTimer`` heartbeat (every ``--heartbeat-ms``) records the gaps between its ticks: the
+  longest gap minus the interval is the longest time the GUI thread was blocked.
+
+Goals (issue 6, on a 2-core CPU with the shipped model): visible update < 150 ms, full detail < 3 s after
+release, GUI thread never blocked > 50 ms. The machine's load average is printed: numbers measured while
+other jobs run are not the editor's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+T_START = time.perf_counter()
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO_ROOT / "resources" / "imface_compact.pt"
+GOALS = {"visible_update_s": 0.150, "full_detail_s": 3.0, "gui_block_s": 0.050}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model checkpoint (default: the shipped model)")
+    p.add_argument("--quality", type=int, default=128, help="full-detail resolution (default 128)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the editor (default 1)")
+    p.add_argument("--drags", type=int, default=3, help="slider drags (default 3)")
+    p.add_argument("--moves", type=int, default=30, help="slider moves per drag (default 30)")
+    p.add_argument("--interval-ms", type=float, default=40.0, help="time between moves (default 40 ms)")
+    p.add_argument("--clicks", type=int, default=3, help="single slider changes without a drag (default 3)")
+    p.add_argument("--heartbeat-ms", type=float, default=5.0, help="GUI heartbeat interval (default 5 ms)")
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=800)
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one mesh (default 300)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    return p.parse_args(argv)
+
+
+def _rerun_under_xvfb() -> None:
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            sys.exit("bench_editor.py needs a display: run it in a desktop session or install xvfb-run")
+        os.environ["BENCH_EDITOR_XVFB"] = "1"
+        os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1920x1200x24", sys.executable, *sys.argv])
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100.0 * (len(s) - 1))))]
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "median": statistics.median(values), "p90": pct(values, 90), "max": max(values)}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not args.model.is_file():
+        print(f"model not found: {args.model} (pass --model PATH)", file=sys.stderr)
+        return 2
+    _rerun_under_xvfb()
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    sys.path.insert(0, str(REPO_ROOT))
+    from imface_core._fast_alloc import configure_allocator
+
+    configure_allocator()
+    load_before = os.getloadavg()
+
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+
+    # -- heartbeat ------------------------------------------------------------------------------------
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    state = {"last": None, "record": False}
+
+    def beat() -> None:
+        now = clock.nsecsElapsed() / 1e9
+        if state["last"] is not None and state["record"]:
+            gaps.append(now - state["last"])
+        state["last"] = now
+
+    heartbeat = QTimer()
+    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+    heartbeat.setInterval(int(args.heartbeat_ms))
+    heartbeat.timeout.connect(beat)
+    clock.start()
+    heartbeat.start()
+
+    def spin(seconds: float) -> None:
+        """Run the event loop for ``seconds`` (it sleeps when idle, like the real application)."""
+        loop = QEventLoop()
+        QTimer.singleShot(max(0, int(round(seconds * 1000))), loop.quit)
+        loop.exec()
+
+    def wait(cond, timeout: float) -> float:
+        """Run the event loop until ``cond()``; polls every 2 ms without busy-waiting."""
+        t0 = time.perf_counter()
+        loop = QEventLoop()
+        poll = QTimer(interval=2)
+        poll.setTimerType(Qt.TimerType.PreciseTimer)
+        poll.timeout.connect(lambda: (cond() or time.perf_counter() - t0 > timeout) and loop.quit())
+        poll.start()
+        if not cond():
+            loop.exec()
+        poll.stop()
+        if not cond():
+            raise TimeoutError(f"nothing after {timeout:.0f} s")
+        return time.perf_counter() - t0
+
+    # -- start-up -------------------------------------------------------------------------------------
+    t_construct = time.perf_counter()
+    window = MainWindow(args.model, quality=args.quality, threads=args.threads, interactive=False)
+    window.resize(args.width, args.height)
+    window.show()
+    constructed = time.perf_counter() - t_construct
+    wait(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 30)
+    t_shown = time.perf_counter() - T_START
+    shown_events: list[tuple[float, object]] = []
+    window.meshShown.connect(lambda dm: shown_events.append((time.perf_counter(), dm)))
+    render_times: list[float] = []
+    original_set_face = window.viewport.set_face
+
+    def timed_set_face(*a, **k):
+        t = time.perf_counter()
+        original_set_face(*a, **k)
+        render_times.append(time.perf_counter() - t)
+
+    window.viewport.set_face = timed_set_face
+    wait(lambda: shown_events or window.model_error, args.timeout)
+    if window.model_error:
+        print(f"the model could not be opened: {window.model_error}", file=sys.stderr)
+        return 1
+    t_first_mesh = shown_events[0][0] - T_START
+    wait(window.is_ready, args.timeout)
+    t_first_full = time.perf_counter() - T_START
+    spin(0.5)
+
+    # -- drags ----------------------------------------------------------------------------------------
+    state["record"] = True
+    visible: list[float] = []
+    release_to_full: list[float] = []
+    click_first: list[float] = []
+    click_full: list[float] = []
+    panels = [window.expression_panel.sliders, window.expression_panel.mix, window.identity_panel.sliders]
+    sliders = [g.sliders[0] for g in panels if g.sliders]
+    import numpy as np
+
+    for d in range(args.drags):
+        slider = sliders[d % len(sliders)]
+        lo, hi = slider.minimum(), slider.maximum()
+        values = lo + (hi - lo) * (0.5 + 0.4 * np.sin(np.linspace(0, np.pi, args.moves) + d))
+        moves: list[tuple[float, int]] = []
+        slider.setSliderDown(True)
+        start = len(shown_events)
+        for v in values:
+            slider.setValue(float(round(v, 2)))
+            if window._latest_job is not None and (not moves or window._latest_job.job_id != moves[-1][1]):
+                moves.append((time.perf_counter(), window._latest_job.job_id))
+            spin(args.interval_ms / 1000.0)
+        t_release = time.perf_counter()
+        slider.setSliderDown(False)
+        wait(window.is_ready, args.timeout)
+        release_to_full.append(time.perf_counter() - t_release)
+        events = shown_events[start:]
+        for t_move, job_id in moves:
+            later = [t for t, dm in events if dm.job_id >= job_id and t >= t_move]
+            if later:
+                visible.append(later[0] - t_move)
+        spin(0.3)
+
+    # -- clicks (no drag) -----------------------------------------------------------------------------
+    for c in range(args.clicks):
+        slider = sliders[c % len(sliders)]
+        start = len(shown_events)
+        t0 = time.perf_counter()
+        slider.setValue(float(round(slider.value() + (0.5 if slider.value() < 0 else -0.5) *
+                                    (slider.maximum() - slider.minimum()) / 6, 2)))
+        job_id = window._latest_job.job_id
+        wait(lambda: any(dm.job_id >= job_id for _, dm in shown_events[start:]), args.timeout)
+        click_first.append(next(t for t, dm in shown_events[start:] if dm.job_id >= job_id) - t0)
+        wait(window.is_ready, args.timeout)
+        click_full.append(time.perf_counter() - t0)
+        spin(0.3)
+    state["record"] = False
+
+    blocks = [g - args.heartbeat_ms / 1000.0 for g in gaps]
+    stats = window._worker.stats
+    results = {
+        "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
+                    "display": "Xvfb (software OpenGL)" if os.environ.get("BENCH_EDITOR_XVFB") else
+                    os.environ.get("DISPLAY")},
+        "model": str(args.model),
+        "quality": args.quality,
+        "threads": args.threads,
+        "startup_s": {"window_constructed": constructed, "window_on_screen": t_shown, "first_mesh": t_first_mesh,
+                      "first_full_detail": t_first_full},
+        "drag_visible_update_s": summary(visible),
+        "release_to_full_detail_s": summary(release_to_full),
+        "click_first_mesh_s": summary(click_first),
+        "click_full_detail_s": summary(click_full),
+        "gui_block_s": {"max": max(blocks) if blocks else float("nan"), "p99": pct(blocks, 99),
+                        "over_50ms": sum(b > 0.050 for b in blocks), "ticks": len(blocks)},
+        "viewport_update_s": summary(render_times),
+        "worker": {"submitted": stats.submitted, "dropped": stats.dropped, "cancelled": stats.cancelled,
+                   "finished": stats.finished, "meshes": stats.results},
+        "full_mesh_vertices": window.full_mesh.n_vertices if window.full_mesh else 0,
+    }
+    window.close()
+
+    def ms(x: float) -> str:
+        return f"{1000 * x:7.0f} ms"
+
+    print(f"ImFace Studio editor benchmark: {args.model.name}, {args.quality}^3, {args.threads} torch thread(s)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before / "
+          f"{results['machine']['load_after'][0]:.1f} after; display: {results['machine']['display']}")
+    s = results["startup_s"]
+    print(f"start-up: window constructed {ms(s['window_constructed'])}, on screen {ms(s['window_on_screen'])}, "
+          f"first mesh {s['first_mesh']:.2f} s, first full-detail face {s['first_full_detail']:.2f} s")
+    for key, label, goal in (
+        ("drag_visible_update_s", "drag: slider move -> visible update", GOALS["visible_update_s"]),
+        ("release_to_full_detail_s", "release -> full-detail mesh", GOALS["full_detail_s"]),
+        ("click_first_mesh_s", "click (no drag) -> first mesh", None),
+        ("click_full_detail_s", "click (no drag) -> full detail", None),
+        ("viewport_update_s", "GUI thread: mesh swap + render", None),
+    ):
+        r = results[key]
+        if r["n"]:
+            line = f"{label:40s} median {ms(r['median'])}  p90 {ms(r['p90'])}  max {ms(r['max'])}  (n={r['n']})"
+            if goal is not None:
+                line += f"  goal < {ms(goal).strip()}: {'met' if r['p90'] < goal else 'NOT met'} (p90)"
+            print(line)
+    b = results["gui_block_s"]
+    print(f"{'GUI thread: longest block (heartbeat)':40s} max {ms(b['max'])}  p99 {ms(b['p99'])}  "
+          f"blocks > 50 ms: {b['over_50ms']} of {b['ticks']} ticks  goal < 50 ms: "
+          f"{'met' if b['max'] < GOALS['gui_block_s'] else 'NOT met'}")
+    w = results["worker"]
+    print(f"worker: {w['submitted']} requests, {w['dropped']} dropped while waiting, {w['cancelled']} cancelled "
+          f"while running, {w['finished']} finished, {w['meshes']} meshes delivered; "
+          f"full mesh {results['full_mesh_vertices']:,} vertices")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

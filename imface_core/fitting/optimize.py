@@ -1,0 +1,359 @@
+"""Staged latent-code optimisation against a scan's samples (method.md §6).
+
+Networks frozen, codes start at the mean training codes. Three phases:
+
+1. **coarse** (``stage1_fraction`` of the steps): z_id and z_exp, coarse SDF
+   term on surface and free points, normal and eikonal terms on a subset of
+   the surface points, code regularisation (and the landmark term when the
+   scan's landmarks are known). A rigid pose of the samples is refined along
+   (``optimise_pose``): the scan was aligned to the *mean* face, and part of
+   how this person differs from it is rigid. The pose is fixed afterwards.
+2. **hand-over** (``handover_fraction`` of the remaining steps): z_det joins;
+   the loss moves from the coarse to the fine SDF term along
+   ``training.losses.handover`` (cosine) while the learning rate of z_id/z_exp
+   falls to zero along the same cosine.
+3. **detail**: z_det alone with the fine SDF term. z_id and z_exp are frozen,
+   so the coarse pass at each sample (its x_t, SDF and normal) is computed once
+   for a pool of points and reused: each step costs one coarse pass, not two
+   plus a gradient.
+
+Loss weights are the training weights (``config.weights``). Learning rates are
+relative to the spread (RMS) of the training codes of each table, so the same
+settings work for models whose codes have different scales. On the compact
+model the surface error stops improving after ~50-100 steps; 200 is the default.
+Deterministic for a seed (on a fixed number of threads).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from imface_core.face_model import FaceCodes
+from imface_core.fitting.samples import FitSamples
+from imface_core.training.losses import LANDMARKS5, handover
+
+
+class FitCancelled(RuntimeError):
+    """The fit was cancelled through its ``cancel`` event or callable."""
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Optimisation settings of ``fit_codes``."""
+
+    steps: int = 200
+    """Total optimisation steps (all phases)."""
+    stage1_fraction: float = 0.6
+    """Share of the steps spent on z_id / z_exp with the coarse terms."""
+    handover_fraction: float = 0.1
+    """Share of the stage-2 steps over which the coarse terms hand over to the fine ones."""
+    lr: float = 0.25
+    """Adam learning rate of each code, in units of the RMS of that code's training table."""
+    lr_final_fraction: float = 0.1
+    """The learning rate of each phase decays (cosine) to this fraction."""
+    surface_points: int = 2048
+    """Surface points per step."""
+    free_points: int = 768
+    """Free-space points per step."""
+    gradient_points: int = 256
+    """Surface points per step that also get the normal and eikonal terms (stage 1)."""
+    detail_pool: int = 24_000
+    """Points whose coarse pass is cached for the detail phase."""
+    normal_weight: float | None = None
+    """Normal term weight; None takes the training weight."""
+    eikonal_weight: float | None = None
+    """Eikonal terms weight; None takes the training weight."""
+    code_reg_scale: float = 1.0
+    """Multiplies the training weights of the code regularisation."""
+    landmark_weight: float = 1000.0
+    """L1 between the landmark net's 5 landmarks and the scan's (only when landmarks are given)."""
+    coarse_floor: float | None = None
+    """Coarse-term weight kept after the hand-over; None takes the training value."""
+    optimise_pose: bool = True
+    """Refine a rigid pose of the scan together with the codes in stage 1. The alignment matched the
+    *mean* face, so it is off by however this person differs from it; the codes' regularisation
+    then leaves the rigid part of that difference to the pose."""
+    lr_pose_rotation: float = 2e-3
+    """Adam learning rate of the pose's rotation vector (radians)."""
+    lr_pose_translation: float = 1e-3
+    """Adam learning rate of the pose's translation (normalised units: 0.1 mm)."""
+    seed: int = 0
+
+
+@dataclass
+class FitProgress:
+    """What a progress callback receives after every step."""
+
+    step: int
+    steps: int
+    phase: str
+    loss: float
+    sdf_mm: float
+    """Mean |SDF| on this step's surface points, mm (of the surface the phase optimises)."""
+    elapsed_s: float
+
+
+@dataclass
+class CodeFit:
+    """Result of ``fit_codes``."""
+
+    codes: FaceCodes
+    stage1_codes: FaceCodes
+    """Codes at the end of stage 1 (z_det still the mean): the stage-1-only result."""
+    pose: np.ndarray = field(default_factory=lambda: np.eye(4))
+    """4x4 rigid transform (normalised units) from the samples' frame to the frame the codes describe."""
+    history: list[dict] = field(default_factory=list)
+    stages: dict[str, dict] = field(default_factory=dict)
+    """Per phase: steps, seconds, first and final loss and surface error (mm)."""
+    seconds: float = 0.0
+
+
+def _cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+def _cosine(progress: float, final: float) -> float:
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def _rms(table: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(table)))) + 1e-6
+
+
+def fit_codes(
+    model,
+    samples: FitSamples,
+    settings: FitSettings = FitSettings(),
+    progress: Callable[[FitProgress], None] | None = None,
+    cancel=None,
+    init: FaceCodes | None = None,
+) -> CodeFit:
+    """Optimise (z_id, z_exp, z_det) so that the model's SDF matches the samples.
+
+    Args:
+        model: a ``FaceModel`` (networks are not changed).
+        samples: from ``prepare_samples`` / ``samples_from_prepared`` (normalised units).
+        settings: ``FitSettings``.
+        progress: called with a ``FitProgress`` after every step.
+        cancel: a ``threading.Event`` or a callable returning True to stop; checked before every step,
+            raises ``FitCancelled``.
+        init: starting codes (default: the model's mean codes).
+    """
+    t0 = time.perf_counter()
+    net, dev, w = model.net, model.device, model.config.weights
+    w_normal = w.normal if settings.normal_weight is None else settings.normal_weight
+    w_eik = w.eikonal if settings.eikonal_weight is None else settings.eikonal_weight
+    floor = model.config.coarse_floor if settings.coarse_floor is None else settings.coarse_floor
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+
+    start = init or model.mean_codes()
+    z_id, z_exp, z_det = (torch.tensor(np.asarray(c, dtype=np.float32), device=dev)[None].requires_grad_(True)
+                          for c in (start.z_id, start.z_exp, start.z_det))
+    lr = {k: settings.lr * _rms(model.tables[k]) for k in ("id", "exp", "det")}
+    omega = torch.zeros(3, device=dev, requires_grad=True)
+    tau = torch.zeros(3, device=dev, requires_grad=True)
+    lr_pose = (settings.lr_pose_rotation, settings.lr_pose_translation) if settings.optimise_pose else (0.0, 0.0)
+    opt = torch.optim.Adam([{"params": [z_id], "lr": lr["id"]}, {"params": [z_exp], "lr": lr["exp"]},
+                            {"params": [z_det], "lr": lr["det"]}, {"params": [omega], "lr": lr_pose[0]},
+                            {"params": [tau], "lr": lr_pose[1]}])
+
+    def pose(x):
+        return x @ _rotation(omega).T + tau
+
+    surf = torch.as_tensor(samples.surface, device=dev)
+    surf_n = torch.as_tensor(samples.normals, device=dev)
+    free = torch.as_tensor(samples.free, device=dev)
+    free_sdf = torch.as_tensor(samples.free_sdf, device=dev)
+    lm5 = None
+    if samples.landmarks is not None:
+        lm = np.asarray(samples.landmarks, dtype=np.float32)
+        lm5 = torch.as_tensor(lm[LANDMARKS5] if len(lm) == 68 else lm, device=dev)[None]
+    n_s = min(settings.surface_points, len(surf))
+    n_f = min(settings.free_points, len(free))
+    n_g = min(settings.gradient_points, n_s)
+
+    steps = max(1, int(settings.steps))
+    s1 = max(1, int(round(settings.stage1_fraction * steps))) if steps > 1 else 1
+    s2 = steps - s1
+    hand = int(round(settings.handover_fraction * s2))
+    phases = {"coarse": (0, s1), "handover": (s1, s1 + hand), "detail": (s1 + hand, steps)}
+
+    history: list[dict] = []
+    stages: dict[str, dict] = {}
+    stage1_codes = None
+    cache = None
+
+    def batch():
+        si = torch.as_tensor(rng.choice(len(surf), n_s, replace=False), device=dev)
+        fi = torch.as_tensor(rng.choice(len(free), n_f, replace=False), device=dev)
+        return si, fi
+
+    for step in range(steps):
+        if _cancelled(cancel):
+            raise FitCancelled(f"fit cancelled at step {step} of {steps}")
+        phase = "coarse" if step < s1 else ("handover" if step < s1 + hand else "detail")
+        p0, p1 = phases[phase]
+        prog = (step - p0) / max(1, p1 - p0)
+        decay = _cosine(prog, settings.lr_final_fraction)
+        if phase != "coarse" and omega.requires_grad:
+            # The pose is fixed after stage 1: move the samples once and for all.
+            omega.requires_grad_(False)
+            tau.requires_grad_(False)
+            with torch.no_grad():
+                surf, free = pose(surf), pose(free)
+        if phase == "coarse":
+            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr["id"] * decay, lr["exp"] * decay
+            opt.param_groups[2]["lr"] = 0.0
+            opt.param_groups[3]["lr"], opt.param_groups[4]["lr"] = lr_pose[0] * decay, lr_pose[1] * decay
+        elif phase == "handover":
+            coarse_w, fine_w = handover(prog, floor)
+            fade = _cosine(prog, 0.0) * settings.lr_final_fraction
+            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr["id"] * fade, lr["exp"] * fade
+            opt.param_groups[2]["lr"] = lr["det"]
+            opt.param_groups[3]["lr"] = opt.param_groups[4]["lr"] = 0.0
+        else:
+            opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = 0.0
+            opt.param_groups[2]["lr"] = lr["det"] * decay
+            opt.param_groups[3]["lr"] = opt.param_groups[4]["lr"] = 0.0
+
+        if phase == "coarse":
+            si, fi = batch()
+            loss, sdf_mm = _coarse_loss(net, pose, surf[si], surf_n[si[:n_g]], n_g, free[fi], free_sdf[fi], z_id,
+                                        z_exp, w, w_normal, w_eik, settings, lm5)
+        elif phase == "handover":
+            si, fi = batch()
+            x = torch.cat([surf[si], free[fi]])[None]
+            target = torch.cat([torch.zeros(n_s, device=dev), free_sdf[fi]])
+            out = net.fine(x, z_id, z_exp, z_det)
+            err_c = (out["sdf_coarse"][0] - target).abs()
+            err_f = (out["sdf"][0] - target).abs()
+            loss = w.sdf * (coarse_w * err_c.mean() + fine_w * err_f.mean()) + _code_reg(z_id, z_exp, z_det, w, settings)
+            sdf_mm = float(err_f[:n_s].detach().mean()) * 100.0
+        else:
+            if cache is None:
+                if z_id.grad is not None:
+                    z_id.grad = None
+                    z_exp.grad = None
+                z_id.requires_grad_(False)
+                z_exp.requires_grad_(False)
+                cache = _detail_cache(net, surf, free, free_sdf, z_id, z_exp, settings.detail_pool, rng)
+            ci = torch.as_tensor(rng.choice(cache["n_surface"], min(n_s, cache["n_surface"]), replace=False))
+            cf = torch.as_tensor(cache["n_surface"] + rng.choice(cache["n_free"], min(n_f, cache["n_free"]),
+                                                                  replace=False))
+            idx = torch.cat([ci, cf]).to(dev)
+            s_fine = _cached_fine_sdf(net, cache, idx, z_id, z_exp, z_det)
+            err = (s_fine - cache["target"][idx]).abs()
+            loss = w.sdf * err.mean() + settings.code_reg_scale * w.code_det * z_det.pow(2).mean()
+            sdf_mm = float(err[: len(ci)].detach().mean()) * 100.0
+
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step == s1 - 1:
+            stage1_codes = _codes_of(z_id, z_exp, z_det)
+        elapsed = time.perf_counter() - t0
+        rec = {"step": step, "phase": phase, "loss": float(loss.detach()), "sdf_mm": sdf_mm, "seconds": elapsed}
+        history.append(rec)
+        st = stages.setdefault(phase, {"steps": 0, "first_loss": rec["loss"], "first_sdf_mm": sdf_mm, "start_s": elapsed})
+        st["steps"] += 1
+        st["final_loss"] = float(np.mean([h["loss"] for h in history[-10:] if h["phase"] == phase]))
+        st["final_sdf_mm"] = float(np.mean([h["sdf_mm"] for h in history[-10:] if h["phase"] == phase]))
+        st["seconds"] = elapsed - st["start_s"]
+        if progress is not None:
+            progress(FitProgress(step + 1, steps, phase, rec["loss"], sdf_mm, elapsed))
+
+    for st in stages.values():
+        st.pop("start_s", None)
+    codes = _codes_of(z_id, z_exp, z_det)
+    pose_matrix = np.eye(4)
+    pose_matrix[:3, :3] = _rotation(omega.detach()).cpu().numpy()
+    pose_matrix[:3, 3] = tau.detach().cpu().numpy()
+    return CodeFit(codes, stage1_codes or codes, pose_matrix, history, stages, time.perf_counter() - t0)
+
+
+def _rotation(omega):
+    """Rotation matrix exp([omega]_x) of a rotation vector (3,)."""
+    zero = omega.new_zeros(())
+    k = torch.stack([torch.stack([zero, -omega[2], omega[1]]), torch.stack([omega[2], zero, -omega[0]]),
+                     torch.stack([-omega[1], omega[0], zero])])
+    return torch.linalg.matrix_exp(k)
+
+
+def _codes_of(z_id, z_exp, z_det) -> FaceCodes:
+    return FaceCodes(*(z.detach()[0].cpu().numpy().astype(np.float32).copy() for z in (z_id, z_exp, z_det)))
+
+
+def _code_reg(z_id, z_exp, z_det, w, settings):
+    reg = w.code_id * z_id.pow(2).mean() + w.code_exp * z_exp.pow(2).mean()
+    if z_det is not None:
+        reg = reg + w.code_det * z_det.pow(2).mean()
+    return settings.code_reg_scale * reg
+
+
+def _coarse_loss(net, pose, surface, normals_g, n_g, free, free_sdf, z_id, z_exp, w, w_normal, w_eik, settings, lm5):
+    """Stage-1 loss at ``pose``-moved points: SDF on all; normal and eikonal terms on the first ``n_g``
+    surface points (gradients taken with respect to the unmoved points, so they compare with the
+    unmoved normals)."""
+    landmarks = net.predict_landmarks(z_id, z_exp)
+    xg = surface[:n_g].detach().requires_grad_(True)
+    out_g = net.coarse(pose(xg)[None], z_id, z_exp, landmarks)
+    rest = pose(torch.cat([surface[n_g:], free]))[None]
+    out_r = net.coarse(rest, z_id, z_exp, landmarks)
+    sdf = torch.cat([out_g["sdf"][0], out_r["sdf"][0]])
+    target = torch.cat([torch.zeros(len(surface), device=sdf.device), free_sdf])
+    err = (sdf - target).abs()
+    loss = w.sdf * err.mean() + _code_reg(z_id, z_exp, None, w, settings)
+    if n_g and (w_normal > 0 or w_eik > 0):
+        g_x, g_c = torch.autograd.grad(out_g["sdf"], [xg, out_g["x_c"]], torch.ones_like(out_g["sdf"]),
+                                       create_graph=True)
+        loss = loss + w_normal * (1.0 - F.cosine_similarity(g_x, normals_g, dim=-1)).mean()
+        loss = loss + w_eik * ((g_x.norm(dim=-1) - 1).abs().mean() + (g_c.norm(dim=-1) - 1).abs().mean())
+    if lm5 is not None:
+        loss = loss + settings.landmark_weight * (landmarks[0] - pose(lm5[0])[None]).abs().mean()
+    return loss, float(err[: len(surface)].detach().mean()) * 100.0
+
+
+def _detail_cache(net, surf, free, free_sdf, z_id, z_exp, pool: int, rng) -> dict:
+    """Coarse pass (x_t, SDF, detached normal) at a pool of points, for the detail phase (codes frozen)."""
+    n_free = min(len(free), max(1, pool // 4))
+    n_surf = min(len(surf), pool - n_free)
+    si = torch.as_tensor(rng.choice(len(surf), n_surf, replace=False))
+    fi = torch.as_tensor(rng.choice(len(free), n_free, replace=False))
+    x_all = torch.cat([surf[si.to(surf.device)], free[fi.to(free.device)]])
+    target = torch.cat([torch.zeros(n_surf, device=x_all.device), free_sdf[fi.to(free.device)]])
+    landmarks = tuple(t.detach() for t in net.predict_landmarks(z_id, z_exp))
+    parts = {"x_t": [], "sdf": [], "normal": []}
+    for s in range(0, len(x_all), 8192):
+        x = x_all[s : s + 8192][None].clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = net.coarse(x, z_id, z_exp, landmarks)
+            (g,) = torch.autograd.grad(out["sdf"], x, torch.ones_like(out["sdf"]))
+        parts["x_t"].append(out["x_t"][0].detach())
+        parts["sdf"].append(out["sdf"][0].detach())
+        parts["normal"].append(F.normalize(g[0], dim=-1))
+    cache = {k: torch.cat(v) for k, v in parts.items()}
+    cache.update(x=x_all, target=target, landmarks=landmarks, n_surface=n_surf, n_free=n_free)
+    return cache
+
+
+def _cached_fine_sdf(net, cache, idx, z_id, z_exp, z_det):
+    """s_fine at cached points: coarse pass at x + d n, d from the RDF at the cached x_t (method.md §3)."""
+    cfg = net.cfg
+    x_t = cache["x_t"][idx][None]
+    r = net.detail_offset(x_t, z_det)[0]
+    fade = 1.0 / (1.0 + (cache["sdf"][idx] / cfg.detail_fade) ** 4)
+    d = cfg.detail_max * torch.tanh(r) * fade
+    x_fine = cache["x"][idx] + d[:, None] * cache["normal"][idx]
+    return net.coarse(x_fine[None], z_id, z_exp, cache["landmarks"])["sdf"][0]

@@ -1,0 +1,288 @@
+"""Load a user's scan: meshes (OBJ, PLY, STL, OFF, GLB/glTF) and point clouds (PLY, XYZ), in millimetres.
+
+Every problem a user can cause gets a ``ScanError`` that names the file and the
+reason (missing, empty, unreadable, NaNs, too few points); fixable ones (a few
+NaN vertices, millions of faces, other units) are fixed and reported in
+``Scan.warnings``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+POINT_SUFFIXES = (".xyz", ".pts", ".txt", ".csv")
+MIN_POINTS = 500
+"""Fewer points than this cannot describe a face."""
+MAX_NAN_FRACTION = 0.01
+"""Up to this share of NaN/inf vertices is dropped with a warning; more is an error."""
+MAX_FACES = 1_500_000
+"""Meshes above this are simplified by vertex clustering (with a message)."""
+MAX_POINTS = 1_000_000
+"""Point clouds above this are randomly subsampled (with a message)."""
+TYPICAL_SIZE_MM = 250.0
+"""Robust extent of a typical face/head scan; auto units pick the power of ten closest to it."""
+PLAUSIBLE_SIZE_MM = (60.0, 2500.0)
+MM_RANGE = (50.0, 2500.0)
+"""Robust extents (file units) taken as millimetres by ``--units auto``: a face crop up to a whole body."""
+
+UNITS = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0, "in": 25.4, "um": 0.001}
+"""Millimetres per unit for ``--units``."""
+_POWER_NAMES = {-3: "um (or a mesh scaled by 1000)", -2: "10 um", -1: "0.1 mm", 0: "mm", 1: "cm", 2: "dm", 3: "m"}
+
+
+class ScanError(ValueError):
+    """A scan that cannot be fitted; the message names the file and the problem."""
+
+
+@dataclass
+class Scan:
+    """A scan in millimetres. ``faces`` is None for a point cloud."""
+
+    vertices: np.ndarray
+    """(N, 3) float64, millimetres."""
+    faces: np.ndarray | None
+    """(F, 3) int64 or None."""
+    source: str = "<memory>"
+    units: str = "mm"
+    """Unit of the file's coordinates (given or detected)."""
+    mm_per_unit: float = 1.0
+    """Factor applied to the file's coordinates to get millimetres."""
+    landmarks: np.ndarray | None = None
+    """(68, 3) or (5, 3) landmarks in millimetres, when given."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_point_cloud(self) -> bool:
+        return self.faces is None
+
+    def warn(self, message: str) -> None:
+        logger.warning(message)
+        self.warnings.append(message)
+
+
+def robust_extent(points: np.ndarray) -> float:
+    """Largest 1st-99th percentile range over the three axes (ignores a few outliers)."""
+    lo, hi = np.percentile(points, [1, 99], axis=0)
+    return float((hi - lo).max())
+
+
+def detect_units(points: np.ndarray) -> tuple[float, str]:
+    """(mm per unit, unit name). Anything from a face to a whole body in millimetres is taken as
+    millimetres; otherwise the power of ten that makes the scan about a head's size (cm, dm, m, or a
+    mesh scaled by 1000)."""
+    extent = robust_extent(points)
+    if not extent > 0:
+        raise ScanError("all points coincide: the scan has no extent")
+    if MM_RANGE[0] <= extent <= MM_RANGE[1]:
+        return 1.0, "mm"
+    power = int(round(math.log10(TYPICAL_SIZE_MM / extent)))
+    return 10.0**power, _POWER_NAMES.get(power, f"1e{power} mm")
+
+
+def _read_xyz(path: Path) -> np.ndarray:
+    rows = []
+    with open(path, "r", errors="replace") as fh:
+        for line in fh:
+            parts = line.replace(",", " ").split()
+            if not parts or parts[0].startswith(("#", "//")):
+                continue
+            try:
+                rows.append([float(v) for v in parts[:3]])
+            except ValueError:
+                raise ScanError(f"`{path}`: not a point list (line {len(rows) + 1}: {line.strip()[:60]!r})") from None
+            if len(rows[-1]) < 3:
+                raise ScanError(f"`{path}`: each line needs x y z (line {len(rows)}: {line.strip()[:60]!r})")
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    import trimesh
+
+    try:
+        loaded = trimesh.load(path, process=False)
+    except Exception as exc:  # trimesh raises many types for a bad file
+        raise ScanError(f"`{path}` could not be read as a mesh or point cloud ({type(exc).__name__}: {str(exc)[:150]})") from exc
+    if isinstance(loaded, trimesh.Scene):
+        geoms = [g for g in loaded.dump() if isinstance(g, (trimesh.Trimesh, trimesh.PointCloud))]
+        meshes = [g for g in geoms if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+        if meshes:
+            loaded = trimesh.util.concatenate(meshes) if len(meshes) > 1 else meshes[0]
+        elif geoms:
+            loaded = trimesh.PointCloud(np.concatenate([np.asarray(g.vertices) for g in geoms]))
+        else:
+            raise ScanError(f"`{path}` holds no geometry (an empty scene)")
+    if isinstance(loaded, trimesh.Trimesh):
+        if path.suffix.lower() == ".stl":  # STL stores every triangle's corners separately
+            loaded.merge_vertices()
+        faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
+        return np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3), faces if len(faces) else None
+    if isinstance(loaded, trimesh.PointCloud):
+        return np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3), None
+    raise ScanError(f"`{path}` is not a triangle mesh or point cloud (got {type(loaded).__name__})")
+
+
+def cluster_vertices(vertices: np.ndarray, faces: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex-clustering simplification: merge vertices per cubic cell, drop collapsed/duplicate faces."""
+    keys = np.floor(vertices / cell).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    sums = np.zeros((len(first), 3))
+    np.add.at(sums, inverse, vertices)
+    counts = np.bincount(inverse, minlength=len(first))[:, None]
+    new_faces = inverse[faces]
+    ok = (new_faces[:, 0] != new_faces[:, 1]) & (new_faces[:, 1] != new_faces[:, 2]) & (new_faces[:, 0] != new_faces[:, 2])
+    new_faces = new_faces[ok]
+    _, uniq = np.unique(np.sort(new_faces, axis=1), axis=0, return_index=True)
+    return sums / counts, new_faces[np.sort(uniq)]
+
+
+def read_landmarks(path: str | Path) -> np.ndarray:
+    """68 (iBUG) or 5 (eye corners, nose tip, mouth corners) landmarks, one ``x y z`` per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScanError(f"landmark file not found: `{path}`")
+    try:
+        lm = np.loadtxt(path, dtype=np.float64, ndmin=2, delimiter=None)
+    except ValueError as exc:
+        raise ScanError(f"`{path}`: unreadable landmarks ({exc})") from exc
+    if lm.shape[1] < 3 or lm.shape[0] not in (5, 68):
+        raise ScanError(f"`{path}`: expected 68 (iBUG) or 5 landmarks with x y z each, got shape {lm.shape}")
+    lm = lm[:, :3]
+    if not np.isfinite(lm).all():
+        raise ScanError(f"`{path}`: landmarks contain NaN or infinite values")
+    return lm
+
+
+def load_scan(
+    path: str | Path,
+    units: str = "auto",
+    landmarks: str | Path | np.ndarray | None = None,
+    max_faces: int = MAX_FACES,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> Scan:
+    """Read a scan file and return it in millimetres, validated.
+
+    Args:
+        path: OBJ, PLY, STL, OFF, GLB or glTF mesh, or PLY / XYZ point cloud.
+        units: ``auto`` (the power of ten that makes it head-sized), or one of ``UNITS``.
+        landmarks: optional landmark file or (68|5, 3) array, in the scan's own units.
+        max_faces / max_points: larger inputs are simplified / subsampled, with a warning.
+        seed: for the subsampling of huge point clouds.
+    Raises:
+        ScanError: the file is missing, empty, unreadable, has too few points or too many NaNs.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ScanError(f"scan file not found: `{path}`")
+    if path.is_dir():
+        raise ScanError(f"`{path}` is a folder, not a scan file")
+    if path.stat().st_size == 0:
+        raise ScanError(f"`{path}` is empty (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix in POINT_SUFFIXES:
+        vertices, faces = _read_xyz(path), None
+    elif suffix in MESH_SUFFIXES:
+        vertices, faces = _read_with_trimesh(path)
+    else:
+        raise ScanError(f"`{path}`: unsupported file type `{suffix}` (use {', '.join(MESH_SUFFIXES + POINT_SUFFIXES)})")
+    lm = None
+    if landmarks is not None:
+        lm = read_landmarks(landmarks) if isinstance(landmarks, (str, Path)) else np.asarray(landmarks, dtype=np.float64)
+        if lm.ndim != 2 or lm.shape[1] != 3 or lm.shape[0] not in (5, 68) or not np.isfinite(lm).all():
+            raise ScanError(f"landmarks must be 68 or 5 finite (x, y z) points, got shape {lm.shape}")
+    return scan_from_arrays(vertices, faces, source=str(path), units=units, landmarks=lm, max_faces=max_faces,
+                            max_points=max_points, seed=seed)
+
+
+def scan_from_arrays(
+    vertices: np.ndarray,
+    faces: np.ndarray | None = None,
+    source: str = "<memory>",
+    units: str = "auto",
+    landmarks: np.ndarray | None = None,
+    max_faces: int = MAX_FACES,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> Scan:
+    """Validate arrays as a scan (see ``load_scan``); ``vertices`` in the given ``units``."""
+    name = f"`{source}`"
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if vertices.size == 0:
+        raise ScanError(f"{name} holds no vertices (an empty mesh or point cloud)")
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise ScanError(f"{name}: vertices must have shape (N, 3), got {vertices.shape}")
+    faces = None if faces is None or len(faces) == 0 else np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    warnings: list[str] = []
+    if faces is not None and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise ScanError(f"{name}: faces index vertices that do not exist")
+    bad = ~np.isfinite(vertices).all(axis=1)
+    if bad.any():
+        share = bad.mean()
+        if share > MAX_NAN_FRACTION:
+            raise ScanError(f"{name}: {bad.sum()} of {len(vertices)} vertices ({100 * share:.1f}%) are NaN or infinite")
+        warnings.append(f"{name}: dropped {bad.sum()} vertices with NaN or infinite coordinates")
+        keep = np.flatnonzero(~bad)
+        remap = np.full(len(vertices), -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        if faces is not None:
+            faces = remap[faces[(~bad[faces]).all(axis=1)]]
+        vertices = vertices[keep]
+    if faces is not None:
+        used = np.unique(faces)
+        if len(used) < len(vertices):  # unreferenced vertices (e.g. an isolated point set in an OBJ)
+            remap = np.full(len(vertices), -1, dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            vertices, faces = vertices[used], remap[faces]
+    if len(vertices) < MIN_POINTS:
+        kind = "point cloud" if faces is None else "mesh"
+        raise ScanError(f"{name}: a {kind} of only {len(vertices)} points; a face scan needs at least {MIN_POINTS}")
+
+    if units == "auto":
+        mm_per_unit, unit_name = detect_units(vertices)
+        if mm_per_unit != 1.0:
+            warnings.append(
+                f"{name}: the scan is {robust_extent(vertices):.4g} units across; taking its units as {unit_name} "
+                f"(x{mm_per_unit:g} to millimetres). Pass --units to override."
+            )
+    else:
+        if units not in UNITS:
+            raise ScanError(f"unknown units `{units}`: choose auto or one of {', '.join(UNITS)}")
+        mm_per_unit, unit_name = UNITS[units], units
+        size = robust_extent(vertices) * mm_per_unit
+        if not PLAUSIBLE_SIZE_MM[0] <= size <= PLAUSIBLE_SIZE_MM[1]:
+            warnings.append(f"{name}: in {units} the scan is {size:.4g} mm across, not the size of a face; check --units")
+    vertices = vertices * mm_per_unit
+    if landmarks is not None:
+        landmarks = np.asarray(landmarks, dtype=np.float64) * mm_per_unit
+
+    if faces is not None and len(faces) > max_faces:
+        # Vertex clustering: the cell that brings the face count under the limit (faces ~ 1 / cell^2).
+        spacing = np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1))
+        cell = max(spacing, 1e-6) * math.sqrt(len(faces) / max_faces) * 1.2
+        n_before = len(faces)
+        for _ in range(6):
+            v2, f2 = cluster_vertices(vertices, faces, cell)
+            if len(f2) <= max_faces:
+                break
+            cell *= 1.4
+        vertices, faces = v2, f2
+        warnings.append(f"{name}: {n_before:,} faces is more than needed; simplified to {len(faces):,} "
+                        f"by merging vertices within {cell:.2f} mm")
+    elif faces is None and len(vertices) > max_points:
+        rng = np.random.default_rng(seed)
+        n_before = len(vertices)
+        vertices = vertices[np.sort(rng.choice(len(vertices), max_points, replace=False))]
+        warnings.append(f"{name}: {n_before:,} points is more than needed; using a random {max_points:,}")
+    scan = Scan(vertices, faces, source, unit_name, mm_per_unit, landmarks)
+    for w in warnings:
+        scan.warn(w)
+    return scan
