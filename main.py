@@ -32,6 +32,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shown_path(path: Path) -> Path:
+    try:
+        return path.relative_to(REPO_ROOT)
+    except ValueError:
+        return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="main.py",
@@ -42,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="PATH",
-        help=f"model checkpoint to open (default: the shipped model, {DEFAULT_MODEL.relative_to(REPO_ROOT)})",
+        help=f"model checkpoint to open (default: the shipped model, {_shown_path(DEFAULT_MODEL)})",
     )
     parser.add_argument(
         "--screenshot",
@@ -77,13 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
-
-
-def _prefetch_engine() -> None:
-    try:
-        import app.engine  # noqa: F401
-    except Exception:  # noqa: BLE001 (the loader reports problems properly)
-        _log.debug("prefetching the engine failed", exc_info=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
 
-    if model_path is not None:
-        # Import the computing side (torch, the engine) on a second thread while the GUI side loads:
-        # the window's model loader then finds it imported.
-        import threading
+    from app.process import prefetch_engine, responsive_gil
 
-        threading.Thread(target=_prefetch_engine, name="prefetch-engine", daemon=True).start()
+    responsive_gil()
+    if model_path is not None:
+        prefetch_engine()  # torch and the engine load on a second thread while Qt and VTK load here
 
     from PySide6.QtWidgets import QApplication
 

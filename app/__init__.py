@@ -4,4 +4,16 @@ Everything that shows a window lives here; the model, data and training code
 live in ``imface_core``, which never imports Qt.  This package never imports
 torch itself (an import-linter contract in ``pyproject.toml`` checks that): it
 talks to the model through ``imface_core`` and gets numpy arrays back.
+
+Qt-free (unit-tested without a display):
+
+* ``face_state`` - ``FaceState`` (slider values) and ``FaceSpace`` (state <-> latent codes);
+* ``history`` - undo/redo of states;
+* ``worker`` - ``LatestOnlyWorker`` (one thread, only the newest request computed) and ``BackgroundTask``;
+* ``session`` - session files; ``recent`` - the Open Recent list;
+* ``engine`` - the bridge to ``imface_core`` (model loading, meshes for the viewport, export, fitting);
+  it imports torch, so the window imports it only off the GUI thread or once a model is loaded.
+
+Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window``,
+``screenshot`` (``main.py --screenshot``).
 """

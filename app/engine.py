@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ from app.face_state import FaceSpace, FaceState
 
 __all__ = [
     "CheckpointError", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
-    "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model", "preview_stride",
-    "set_compute_threads", "to_polydata",
+    "PREVIEW_CELLS", "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model",
+    "preview_stride", "scan_landmarks", "set_compute_threads", "snap_to_vertices", "to_polydata",
 ]
 
 _log = logging.getLogger(__name__)
@@ -111,11 +110,21 @@ def load_editor_model(path: str | Path, threads: int = DEFAULT_THREADS, device: 
 _job_ids = itertools.count(1)
 
 
+PREVIEW_CELLS = 32
+"""The coarse preview is a grid of 32-48 cells: with the compact model a 32-cell preview costs ~45 ms (a new
+sparse-grid level or a template deformation), a 64-cell one ~170 ms, too slow for a visible update within
+150 ms of a slider move on a 2-core CPU. Full requests refine through the finer levels after it."""
+
+
 def preview_stride(resolution: int) -> int:
-    """Octree level of the coarse preview: a grid of about 32-64 cells (1 = no preview level)."""
-    if resolution < 64:
+    """Octree level of the coarse preview: the largest power of two p with resolution / p >= ``PREVIEW_CELLS``
+    (1 = no preview level, for small grids)."""
+    if resolution < 2 * PREVIEW_CELLS:
         return 1
-    return max(2, 2 ** int(math.floor(math.log2(resolution / 40.0))))
+    p = 2
+    while resolution / (2 * p) >= PREVIEW_CELLS:
+        p *= 2
+    return p
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,16 @@ def landmarks5(model: FaceModel, codes: FaceCodes) -> np.ndarray:
     return np.asarray(l_exp[0].detach().cpu().numpy(), dtype=np.float32)
 
 
+def snap_to_vertices(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Each point moved to its nearest vertex (predicted landmarks lie near, not on, the surface; on it they
+    stay visible)."""
+    v = np.asarray(vertices, dtype=np.float32)
+    if len(v) == 0:
+        return np.asarray(points, dtype=np.float32)
+    nearest = [int(np.argmin(((v - p) ** 2).sum(axis=1))) for p in np.asarray(points, dtype=np.float32)]
+    return v[nearest].copy()
+
+
 class MeshComputer:
     """Runs ``MeshJob``s with one ``ProgressiveMesher`` (worker thread only).
 
@@ -218,8 +237,9 @@ class MeshComputer:
         for update in self.mesher.run(request, cancel):
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
+            marks = None if landmarks is None else snap_to_vertices(landmarks, update.mesh.vertices)
             yield DisplayMesh(job, stage, update.stride, full, update.seconds, to_polydata(update.mesh),
-                              update.mesh, landmarks)
+                              update.mesh, marks)
 
 
 # ------------------------------------------------------------------------------------------------------

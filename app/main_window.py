@@ -191,8 +191,9 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.viewport = Viewport(splitter, off_screen=False)
         self.plotter = self.viewport.plotter
+        self.viewport.setMinimumSize(160, 120)
         self.tabs = QTabWidget(splitter)
-        self.tabs.setMinimumWidth(300)
+        self.tabs.setMinimumWidth(260)
         waiting = QLabel("Loading the face model\N{HORIZONTAL ELLIPSIS}")
         waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.tabs.addTab(waiting, "Face")

@@ -63,18 +63,21 @@ def save_window_screenshot(window: MainWindow, path: str | Path, size: tuple[int
     _wait_until_exposed(window)
 
     plotter = window.plotter
-    plotter.render()
-    QApplication.processEvents()
-    view = plotter.screenshot(None, return_img=True)  # (h, w, 3) uint8, physical pixels
+    widget = plotter.interactor
+    view = None
+    if widget.width() > 0 and widget.height() > 0:  # a window too small for the viewport has none to paint
+        plotter.render()
+        QApplication.processEvents()
+        view = plotter.screenshot(None, return_img=True)  # (h, w, 3) uint8, physical pixels
 
     canvas = window.grab()  # Qt-drawn parts; the GL area comes out empty here
-    painter = QPainter(canvas)
-    try:
-        widget = plotter.interactor
-        target = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
-        painter.drawImage(target, _to_qimage(view))
-    finally:
-        painter.end()
+    if view is not None:
+        painter = QPainter(canvas)
+        try:
+            target = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+            painter.drawImage(target, _to_qimage(view))
+        finally:
+            painter.end()
 
     image = canvas.toImage()
     width, height = size if size is not None else (window.width(), window.height())

@@ -75,6 +75,7 @@ class Viewport(QFrame):
         self._before: pyvista.PolyData | None = None
         self.compare = False
         self._closed = False
+        self._off_screen = bool(off_screen)
 
     # -- messages and placeholder -----------------------------------------------------------------
     def show_message(self, text: str | None) -> None:
@@ -272,12 +273,20 @@ class Viewport(QFrame):
         self.render()
 
     def render(self) -> None:
-        if not self._closed:
+        """Ask for a repaint. On screen this is a Qt update (coalesced; the widget's paintGL renders once):
+        an explicit ``plotter.render()`` would render twice, since pyvistaqt's widget repaints - and renders
+        again - after every finished render."""
+        if self._closed:
+            return
+        if self._off_screen:
             self.plotter.render()
+        else:
+            self.plotter.interactor.update()
 
     def rgb_image(self) -> np.ndarray:
-        """(h, w, 3) uint8 render of the viewport."""
-        self.render()
+        """(h, w, 3) uint8 render of the viewport (rendered now)."""
+        if not self._closed:
+            self.plotter.render()
         return self.plotter.screenshot(None, return_img=True)
 
     def close_viewport(self) -> None:

@@ -40,10 +40,10 @@ class WorkerStats:
     submitted: int = 0
     dropped: int = 0
     """Requests replaced in the pending slot before they started."""
-    cancelled: int = 0
-    """Requests stopped while running because a newer one arrived."""
+    superseded: int = 0
+    """Requests stopped because a newer one arrived (while running, or right after a result)."""
     finished: int = 0
-    """Requests whose generator ran to its end."""
+    """Requests whose generator ran to its end with no newer request waiting."""
     failed: int = 0
     results: int = 0
 
@@ -185,7 +185,7 @@ class LatestOnlyWorker(Generic[R, T]):
                     _log.exception("request failed: %r", job.request)
                 return
         if stopped or job.cancel.is_set():
-            self.stats.cancelled += 1
+            self.stats.superseded += 1
         else:
             self.stats.finished += 1
 

@@ -1,7 +1,8 @@
 """A tiny procedural face model with the arrays of the ICT npz, for tests that must not need ../shared.
 
 The face is the front of a flattened ellipsoid (about 16 cm tall, 14 cm wide, 6.5 cm
-deep) on a 41 x 41 grid, with a nose bump whose tip is the frontmost vertex.
+deep) on a 41 x 41 grid, with a nose bump whose tip is the frontmost vertex, a brow
+ridge and a chin.
 Units follow ``ict_head_sockets.npz``: centimetres, y up, +z towards the viewer.
 The vertex count is not 14,062, so the loader treats every vertex as skin.
 
@@ -38,6 +39,8 @@ HALF_HEIGHT_CM = 8.0
 DEPTH_CM = 6.5
 NOSE_HEIGHT_CM = 1.5
 NOSE_CENTRE_CM = (0.0, -0.6)
+BROW_HEIGHT_CM = 0.8
+CHIN_HEIGHT_CM = 0.5
 GRID = 41
 N_ID = 8
 
@@ -48,7 +51,11 @@ def _surface_z(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     base = DEPTH_CM * np.clip(1.0 - r**6, 0.0, None) ** (1.0 / 6.0)  # flat front, steep sides
     nx, ny = NOSE_CENTRE_CM
     nose = NOSE_HEIGHT_CM * np.exp(-(((x - nx) / 0.9) ** 2) - ((y - ny) / 1.6) ** 2)
-    return base + nose
+    # A brow ridge and a chin: without them the face is nearly the same upside down, and an
+    # alignment from an unknown orientation could not tell up from down.
+    brow = BROW_HEIGHT_CM * np.exp(-(((y - 3.3) / 0.7) ** 2) - (x / 4.5) ** 4)
+    chin = CHIN_HEIGHT_CM * np.exp(-(((y + 6.2) / 1.0) ** 2) - (x / 2.2) ** 2)
+    return base + nose + brow + chin
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:

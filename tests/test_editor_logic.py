@@ -161,7 +161,7 @@ def test_worker_computes_only_the_newest_request():
     assert results[-1] == ("final", 49)
     assert gate.started == [1, 49]
     assert ("final", 1) not in results
-    assert worker.stats.dropped == 47 and worker.stats.cancelled == 1 and worker.stats.finished == 1
+    assert worker.stats.dropped == 47 and worker.stats.superseded == 1 and worker.stats.finished == 1
 
 
 def test_worker_lets_a_running_request_show_its_first_result():
@@ -309,9 +309,9 @@ def test_preview_stride_gives_a_coarse_grid():
     from app.engine import preview_stride
 
     assert preview_stride(48) == 1
-    assert [preview_stride(n) for n in (64, 96, 128, 192, 256)] == [2, 2, 2, 4, 4]
-    for n in (64, 96, 128, 192, 256):
-        assert 24 <= n // preview_stride(n) <= 64
+    assert [preview_stride(n) for n in (64, 96, 128, 192, 256)] == [2, 2, 4, 4, 8]
+    for n in (64, 96, 128, 192, 256, 320):
+        assert 32 <= n // preview_stride(n) < 64
 
 
 def test_scan_landmarks_beside_the_scan(tmp_path):
@@ -337,3 +337,25 @@ def test_export_face_checks_the_format_and_writes_millimetres(tmp_path):
     path = export_face(mesh, tmp_path / "face.obj", colors=False)
     back = trimesh.load(path, process=False)
     np.testing.assert_allclose(back.vertices, mesh.vertices * 100.0, atol=1e-4)
+
+
+def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancelled(tiny_model, space):
+    from app.engine import MeshComputer, MeshJob
+
+    computer = MeshComputer(tiny_model)
+    state = space.initial_state()
+    codes = space.codes(state)
+    meshes = list(computer.run(MeshJob(state, codes, 64, fresh=True), threading.Event()))
+    assert [m.full_detail for m in meshes][-1] and not meshes[0].full_detail
+    assert meshes[0].stage == "preview" and meshes[-1].stage == "final"
+    final = meshes[-1]
+    assert final.poly.n_points == final.n_vertices > 100
+    assert final.poly.point_data.active_normals is not None
+
+    moved = state.with_mix(0, 1.0)
+    previews = list(computer.run(MeshJob(moved, space.codes(moved), 64, preview_only=True), threading.Event()))
+    assert len(previews) == 1 and previews[0].stage == "preview" and not previews[0].full_detail
+
+    cancelled = threading.Event()
+    cancelled.set()
+    assert list(computer.run(MeshJob(moved, space.codes(moved), 64), cancelled)) == []

@@ -1,8 +1,8 @@
 """Scan fitting: recovery of a scan the model made, alignment, error map, bad input, CLI, evaluation.
 
 Uses the session's tiny model (``conftest.tiny_model``: procedural faces, 3 people x 4 expressions).
-Its identity codes matter (people differ by ~1-2 mm of SDF) while its expression codes have
-collapsed (the tiny training is short), so "recovery" is measured on an identity change.
+Its people differ by ~1-2 mm of SDF while its expressions move the face by ~0.05 mm (the procedural
+expressions are small), so "recovery" is measured on an identity change.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ from imface_core.metrics import chamfer_fscore
 
 # Few points and steps: the tiny model converges in well under 100 steps.
 FAST = FitSettings(steps=60, surface_points=1024, free_points=384, gradient_points=128, detail_pool=4000)
-RECOVERY_BOUND_MM = 0.35
-"""Chamfer (no ICP) of the fit to a scan the tiny model made; the mean face is > 3x farther."""
+RECOVERY = replace(FAST, steps=150)
+RECOVERY_BOUND_MM = 0.4
+"""Chamfer (method.md §8) of the fit to a face the tiny model made. Measured: fits of its three people
+reach 0.29-0.34 mm (0.29-0.32 with 300 steps: the floor of 96^3 meshes on both sides), the mean face
+is at 0.65-0.78 mm."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,8 +61,8 @@ def face_patch(model, codes, resolution: int = 96):
 
 @pytest.fixture(scope="module")
 def person_scan(tiny_model):
-    """Identity 1's face (mm), its codes and 5 landmarks (mm)."""
-    codes = tiny_model.codes(1, 0)
+    """Identity 0's face (mm), its codes and 5 landmarks (mm)."""
+    codes = tiny_model.codes(0, 0)
     v, f = face_patch(tiny_model, codes)
     with torch.no_grad():
         z = [torch.as_tensor(c)[None] for c in (codes.z_id, codes.z_exp)]
@@ -72,7 +75,7 @@ def person_fit(tiny_model, person_scan):
     v, f, _, lm5 = person_scan
     steps = []
     scan = scan_from_arrays(v, f, units="mm", landmarks=lm5)
-    result = fit_scan(tiny_model, scan, settings=FAST, mesh_resolution=96, progress=steps.append)
+    result = fit_scan(tiny_model, scan, settings=RECOVERY, mesh_resolution=96, progress=steps.append)
     return result, steps
 
 
@@ -81,16 +84,19 @@ def person_fit(tiny_model, person_scan):
 
 def test_fit_recovers_the_models_own_scan(tiny_model, person_fit):
     result, _ = person_fit
+    # The §8 metric (150k samples, ICP) of the report.
+    assert result.metrics.chamfer_mm < RECOVERY_BOUND_MM, f"fit Chamfer {result.metrics.chamfer_mm:.3f} mm"
+    assert result.metrics.fscore > 90
+    # Without ICP, in the scan's own frame: the fit overlays the scan, far closer than the mean face does.
     target = result.target_mm
     fit = chamfer_fscore(result.mesh_mm, target, n_samples=50_000, align=False).chamfer_mm
     mean = fitted_mesh(tiny_model, tiny_model.mean_codes(), result.samples.surface_mesh, 96)
-    start = chamfer_fscore((result.alignment.to_scan(mean[0]), mean[1]), target, n_samples=50_000, align=False)
-    assert fit < RECOVERY_BOUND_MM, f"fit Chamfer {fit:.3f} mm"
-    assert start.chamfer_mm > 3 * RECOVERY_BOUND_MM, "the test scan must differ from the mean face"
-    # The report's §8 metric (with ICP) and the per-stage record.
-    assert result.metrics.chamfer_mm < RECOVERY_BOUND_MM and result.metrics.fscore > 90
-    assert set(result.code_fit.stages) >= {"coarse", "detail"}
-    assert result.code_fit.stages["coarse"]["final_sdf_mm"] < result.code_fit.stages["coarse"]["first_sdf_mm"]
+    start = chamfer_fscore((result.initial_alignment.to_scan(mean[0]), mean[1]), target, n_samples=50_000,
+                           align=False).chamfer_mm
+    assert fit < 0.6 * start, f"fit {fit:.3f} mm, mean face {start:.3f} mm (no ICP)"
+    stages = result.code_fit.stages
+    assert set(stages) >= {"coarse", "detail"}
+    assert stages["coarse"]["final_sdf_mm"] < 0.5 * stages["coarse"]["first_sdf_mm"]
 
 
 def test_fit_reports_progress_and_is_deterministic(tiny_model, person_scan):
@@ -126,6 +132,13 @@ def test_fit_can_be_cancelled(tiny_model, person_scan):
 # --------------------------------------------------------------------------------------- alignment
 
 
+def _pose_difference(found, rot, shift, base, point_mm) -> tuple[float, float]:
+    """(degrees, mm at ``point_mm``) between ``found`` (of the scan moved by rot, shift) and ``base``."""
+    angle = np.degrees(Rotation.from_matrix(found.rotation @ rot @ base.rotation.T).magnitude())
+    moved = found.to_normalised(point_mm @ rot.T + shift) - base.to_normalised(point_mm)
+    return float(angle), float(np.linalg.norm(moved) * 100)
+
+
 def test_alignment_recovers_a_random_rotation_and_translation(tiny_model, tiny_raw_dir):
     path = sorted(tiny_raw_dir.glob("*/*_smile.ply"))[0]
     scan = load_scan(path, units="mm")
@@ -133,13 +146,42 @@ def test_alignment_recovers_a_random_rotation_and_translation(tiny_model, tiny_r
     landmarks = np.loadtxt(str(path)[: -len(".ply")] + "_landmarks.txt")
     # Without landmarks the nose tip still lands near (0, 0, 0.4).
     assert np.linalg.norm(base.to_normalised(landmarks[30]) - [0, 0, 0.4]) * 100 < 10.0
-    rot = Rotation.random(random_state=7).as_matrix()
-    shift = np.array([250.0, -80.0, 410.0])
-    moved = scan_from_arrays(scan.vertices @ rot.T + shift, scan.faces, units="mm")
-    found = align_scan(tiny_model, moved)
-    face = scan.vertices[np.linalg.norm(base.to_normalised(scan.vertices), axis=1) < 1.0]
-    err = np.linalg.norm(found.to_normalised(face @ rot.T + shift) - base.to_normalised(face), axis=1) * 100
-    assert err.mean() < 2.0, f"face points {err.mean():.2f} mm away after re-alignment"
+    # From any orientation the same pose comes back. The procedural face is smooth and nearly
+    # symmetric, so ICP has minima a few degrees apart (measured: 0.1 or 5-8 degrees, nose within
+    # 2.3 mm); a flipped or sideways face would be 90-180 degrees off. The real-face test below is tight.
+    for seed in (7, 11):
+        rot = Rotation.random(random_state=seed).as_matrix()
+        shift = np.array([250.0, -80.0, 410.0])
+        found = align_scan(tiny_model, scan_from_arrays(scan.vertices @ rot.T + shift, scan.faces, units="mm"))
+        angle, nose_mm = _pose_difference(found, rot, shift, base, landmarks[30])
+        assert angle < 12.0 and nose_mm < 4.0, f"{angle:.1f} degrees, nose {nose_mm:.2f} mm from the upright alignment"
+
+
+@pytest.mark.shared_data
+def test_alignment_of_a_real_face_is_exact_from_any_orientation():
+    """A face of the ICT model (other people than the training seed), the shipped model, no landmarks."""
+    from test_data_shared import ICT_NPZ
+
+    from imface_core import FaceModel
+    from imface_core.data.expressions import expression_weights
+    from imface_core.data.face_basis import load_face_basis
+    from imface_core.data.synth import ScanSynthesizer, draw_identities
+
+    if not ICT_NPZ.is_file():
+        pytest.fail(f"the ICT face model is not at {ICT_NPZ} (../shared beside the checkout)")
+    basis = load_face_basis(ICT_NPZ)
+    person = draw_identities(1, seed=5, n_modes=basis.id_basis.shape[0])[0]
+    verts, faces, landmarks = ScanSynthesizer(basis).scan(person, expression_weights("smile", basis.exp_names))
+    scan = scan_from_arrays(verts.astype(np.float64), faces, units="mm")
+    model = FaceModel.load_default()
+    base = align_scan(model, scan)
+    assert np.linalg.norm(base.to_normalised(landmarks[30]) - [0, 0, 0.4]) * 100 < 5.0
+    for seed in (1, 3):
+        rot = Rotation.random(random_state=seed).as_matrix()
+        shift = np.array([-120.0, 300.0, 55.0])
+        found = align_scan(model, scan_from_arrays(scan.vertices @ rot.T + shift, scan.faces, units="mm"))
+        angle, nose_mm = _pose_difference(found, rot, shift, base, landmarks[30].astype(np.float64))
+        assert angle < 0.5 and nose_mm < 0.5, f"{angle:.2f} degrees, nose {nose_mm:.2f} mm"
 
 
 # --------------------------------------------------------------------------------------- error map

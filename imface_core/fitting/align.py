@@ -362,10 +362,11 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
             scored.sort(key=lambda r: r[3])
             refined = [_icp(r_pts[mid], r_n[mid], tree, scan_n, s, rot, t, 15, settings.trim, settings.allow_scale,
                             point_to_plane=True, max_dist=40.0) for s, rot, t, _ in scored[: settings.keep_starts]]
-            refined.sort(key=lambda r: r[3])
-            cand = finish(*refined[0][:3])
-            if best is None or cand[0][3] < best[0][3]:
-                best = cand
+            # Near-equal starts can end in different minima (a few degrees of roll apart on a smooth face):
+            # finish each and keep the one whose whole mean face lies closest to the scan.
+            for cand in (finish(*r[:3]) for r in refined):
+                if best is None or cand[0][3] < best[0][3]:
+                    best = cand
             inliers, _, nose, _ = best[0]
             if inliers >= settings.confident_inliers and nose <= settings.confident_nose_mm:
                 break

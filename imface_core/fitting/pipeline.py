@@ -153,6 +153,13 @@ def fit_scan(
     target_mm = (initial.to_scan(samples.surface_mesh[0]), samples.surface_mesh[1])
     mesh_mm = (alignment.to_scan(mesh[0]), mesh[1])
     metrics = None
+    final_sdf = min(st.get("final_sdf_mm", np.inf) for st in code_fit.stages.values())
+    if not with_metrics and final_sdf > POOR_FIT_CHAMFER_MM:
+        msg = (f"poor fit: the scan's surface is {final_sdf:.2f} mm from the fitted surface on average "
+               f"(expected < {POOR_FIT_CHAMFER_MM:g} mm); the scan may not be a face, may be in other units, "
+               "or may be badly aligned")
+        logger.warning(msg)
+        warnings.append(msg)
     if with_metrics:
         _notify(progress, "metrics", t - t0)
         # A quick estimate first: an absurd fit is reported without the full (and then slow) §8 metric.

@@ -118,18 +118,18 @@ class ImFaceNet(nn.Module):
 
         L_exp = P_exp(cat(z_exp, z_id)) lives in observation space, L_id = P_id(z_id) in the neutral space.
         """
-        b, k = z_id.shape[0], self.cfg.num_regions
-        l_exp = self.landmark_net_exp(torch.cat([z_exp, z_id], dim=-1)).view(b, k, 3)
-        l_id = self.landmark_net_id(z_id).view(b, k, 3)
+        b, k, c = z_id.shape[0], self.cfg.num_regions, self.cfg.code_scale
+        l_exp = self.landmark_net_exp(torch.cat([z_exp, z_id], dim=-1) * c).view(b, k, 3)
+        l_id = self.landmark_net_id(z_id * c).view(b, k, 3)
         return l_exp, l_id
 
     def to_canonical(self, x: Tensor, z_exp: Tensor, l_exp: Tensor) -> Tensor:
         """x: (B, N, 3) observation points -> x_c = x + E(x; z_exp, L_exp): (B, N, 3) neutral-face points."""
-        return x + self.expression_field(x, l_exp, z_exp)
+        return x + self.expression_field(x, l_exp, z_exp * self.cfg.code_scale)
 
     def to_template(self, x_c: Tensor, z_id: Tensor, l_id: Tensor) -> tuple[Tensor, Tensor]:
         """x_c: (B, N, 3) -> (x_t (B, N, 3) = x_c + Delta, delta (B, N) SDF correction)."""
-        out = self.identity_field(x_c, l_id, z_id)
+        out = self.identity_field(x_c, l_id, z_id * self.cfg.code_scale)
         return x_c + out[..., :3], out[..., 3]
 
     def template_sdf(self, x_t: Tensor) -> Tensor:
@@ -138,7 +138,7 @@ class ImFaceNet(nn.Module):
 
     def detail_offset(self, x_t: Tensor, z_det: Tensor) -> Tensor:
         """x_t: (B, N, 3), z_det: (B, det_dim) -> raw RDF output r (B, N) (before tanh and fade)."""
-        return self.detail_field(x_t, self._template_anchors(x_t.shape[0]), z_det).squeeze(-1)
+        return self.detail_field(x_t, self._template_anchors(x_t.shape[0]), z_det * self.cfg.code_scale).squeeze(-1)
 
     # ------------------------------------------------------------------ full passes
 
