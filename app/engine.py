@@ -22,7 +22,7 @@ import numpy as np
 import pyvista
 import trimesh
 
-import imface_core.face_model as _face_model
+from imface_core.compute import set_compute_threads
 from imface_core.checkpoint import CheckpointError
 from imface_core.engine.colors import vertex_correspondence_colors
 from imface_core.engine.export import export_mesh
@@ -44,11 +44,6 @@ _log = logging.getLogger(__name__)
 DEFAULT_THREADS = 1
 """Torch threads of the editor: on a shared 2-core CPU one thread is several times faster than two
 (two threads stall whenever the other core is busy, e.g. with the GUI's own rendering)."""
-
-
-def set_compute_threads(threads: int) -> None:
-    """Adapter: ``torch.set_num_threads`` for the process (``app`` may not import torch itself)."""
-    _face_model.torch.set_num_threads(max(1, int(threads)))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -185,11 +180,9 @@ def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
 
 
 def landmarks5(model: FaceModel, codes: FaceCodes) -> np.ndarray:
-    """Adapter: the 5 landmarks (eye corners, nose tip, mouth corners) the model predicts for ``codes``, (5, 3)
-    in normalised units. Uses ``FaceField``'s prepared landmarks (the core has no public accessor yet)."""
-    face = FaceField(model, codes, detail=False)
-    l_exp = face._landmarks[0]  # noqa: SLF001 (adapter; see the module doc)
-    return np.asarray(l_exp[0].detach().cpu().numpy(), dtype=np.float32)
+    """The 5 landmarks (eye corners, nose tip, mouth corners) the model predicts for ``codes``, (5, 3)
+    in normalised units."""
+    return FaceField(model, codes, detail=False).landmarks
 
 
 def snap_to_vertices(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:

@@ -1,9 +1,4 @@
-"""The ``imface`` command line starts and prints its help.
-
-While the subcommand modules (``imface_core/commands/*.py``) are still being
-written, the tests that need a missing one are skipped with the module named;
-drop ``MISSING`` and the skip marks once every module in ``SUBCOMMANDS`` exists.
-"""
+"""The ``imface`` command line starts and prints its help."""
 
 from __future__ import annotations
 
@@ -19,12 +14,11 @@ from imface_core.cli import SUBCOMMANDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-MISSING = sorted(
-    name for name, module in SUBCOMMANDS.items() if importlib.util.find_spec(f"imface_core.commands.{module}") is None
-)
-needs_all_subcommands = pytest.mark.skipif(
-    bool(MISSING), reason=f"subcommand module(s) not written yet: {', '.join(MISSING)}"
-)
+
+def test_every_subcommand_has_its_module():
+    missing = [name for name, module in SUBCOMMANDS.items()
+               if importlib.util.find_spec(f"imface_core.commands.{module}") is None]
+    assert missing == []
 
 
 def imface_script() -> str:
@@ -42,7 +36,6 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
-@needs_all_subcommands
 def test_python_m_imface_core_help():
     result = run([sys.executable, "-m", "imface_core", "--help"])
     assert result.returncode == 0, result.stderr
@@ -51,14 +44,12 @@ def test_python_m_imface_core_help():
         assert name in result.stdout
 
 
-@needs_all_subcommands
 def test_console_script_help():
     result = run([imface_script(), "--help"])
     assert result.returncode == 0, result.stderr
     assert "usage: imface" in result.stdout
 
 
-@needs_all_subcommands  # the parser imports every subcommand module
 @pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
 def test_subcommand_help(name):
     result = run([sys.executable, "-m", "imface_core", name, "--help"])

@@ -129,6 +129,22 @@ def test_fit_can_be_cancelled(tiny_model, person_scan):
         fit_codes(tiny_model, samples, FAST, cancel=lambda: True)
 
 
+def test_fit_scan_can_be_cancelled_while_meshing(tiny_model, person_scan):
+    v, f, _, _ = person_scan
+    event = threading.Event()
+    phases = []
+
+    def progress(p):
+        phases.append(p.phase)
+        if p.phase == "mesh":
+            event.set()  # as if Cancel were pressed once the optimisation is over
+
+    with pytest.raises(FitCancelled):
+        fit_scan(tiny_model, scan_from_arrays(v, f, units="mm"), settings=replace(FAST, steps=4),
+                 mesh_resolution=64, progress=progress, cancel=event)
+    assert phases[-1] == "mesh" and "metrics" not in phases
+
+
 # --------------------------------------------------------------------------------------- alignment
 
 

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from imface_core.compute import set_compute_threads
     from tqdm import tqdm
 
     from imface_core.evaluation.runner import EvalSettings, format_tables, run_eval, select_scans
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_compute_threads(args.threads)
     if args.split:
         args.data = str(Path(args.data) / args.split)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)

@@ -36,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    import torch
+    from imface_core.compute import set_compute_threads
     from tqdm import tqdm
 
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
     from imface_core.fitting import AlignSettings, FitSettings, fit_scan, save_fit
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_compute_threads(args.threads)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)
     settings = FitSettings(seed=args.seed)
     if args.steps is not None:

@@ -1,7 +1,6 @@
 """Meshes of fitted codes, and cropping a mesh to a scan's frontal footprint.
 
-``extract_mesh`` uses the engine (``FaceModel.mesh``) when the model has it and
-falls back to a small narrow-band marching cubes of its own.
+``extract_mesh`` is the engine's ``FaceModel.mesh`` with a fit's cancel token.
 """
 
 from __future__ import annotations
@@ -15,43 +14,35 @@ from imface_core.data.height_field import footprint_mask
 logger = logging.getLogger(__name__)
 
 
-def extract_mesh(model, codes, resolution: int = 128, detail: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Zero level set of the model's SDF in [-1, 1]^3: vertices (V, 3) in normalised units, faces (F, 3).
+class _CancelAdapter:
+    """A fit's cancel (an Event or a callable) as the engine's ``CancelToken`` (``is_set()``)."""
 
-    The engine's ``FaceModel.mesh`` (exact sparse marching cubes) when it works, else a small narrow-band
-    marching cubes of our own (TODO: drop the fallback once the engine is settled).
+    def __init__(self, cancel):
+        self._cancel = cancel
+
+    def is_set(self) -> bool:
+        from imface_core.fitting.optimize import is_cancelled
+
+        return is_cancelled(self._cancel)
+
+
+def extract_mesh(model, codes, resolution: int = 128, detail: bool = True, cancel=None) -> tuple[np.ndarray, np.ndarray]:
+    """Zero level set of the model's SDF in [-1, 1]^3 (the engine's exact sparse marching cubes,
+    ``FaceModel.mesh``): vertices (V, 3) in normalised units, faces (F, 3).
+
+    ``cancel`` (an Event or a callable) is checked between chunks: ``FitCancelled`` is raised when set.
     """
-    if hasattr(model, "mesh"):
-        try:
-            mesh = model.mesh(codes, resolution=resolution, detail=detail)
-            return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
-        except Exception as exc:  # the engine is new: never let it break a fit
-            logger.warning("engine mesh extraction failed (%s: %s); using the fallback", type(exc).__name__, exc)
-    return _narrow_band_marching_cubes(model, codes, resolution, detail)
+    from imface_core.engine.chunks import Cancelled
+    from imface_core.fitting.optimize import FitCancelled
 
-
-def _narrow_band_marching_cubes(model, codes, resolution: int, detail: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Fallback extraction: a coarse grid, then exact values only near its zero crossing."""
-    from scipy import ndimage
-    from skimage.measure import marching_cubes
-
-    n = int(resolution)
-    step = 2.0 / (n - 1)  # n samples over [-1, 1]
-    coarse_n = max(9, (n - 1) // 4 + 1)
-    c = np.linspace(-1.0, 1.0, coarse_n)
-    grid = np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
-    coarse = model.sdf(grid, codes, detail=False).reshape(coarse_n, coarse_n, coarse_n)
-    values = ndimage.zoom(coarse, (n - 1) / (coarse_n - 1), order=1)[:n, :n, :n]
-    coarse_step = 2.0 / (coarse_n - 1)
-    band = np.abs(values) < 1.5 * coarse_step
-    idx = np.argwhere(band)
-    if len(idx):
-        pts = idx * step - 1.0
-        values[band] = model.sdf(pts, codes, detail=detail)
-    if not (values.min() < 0 < values.max()):
+    try:
+        mesh = model.mesh(codes, resolution=resolution, detail=detail,
+                          cancel=None if cancel is None else _CancelAdapter(cancel))
+    except Cancelled as exc:
+        raise FitCancelled("fit cancelled") from exc
+    if len(mesh.faces) == 0:
         raise ValueError("the SDF has no zero crossing in [-1, 1]^3: the codes do not describe a surface")
-    verts, faces, _, _ = marching_cubes(values, level=0.0, spacing=(step, step, step))
-    return verts - 1.0, faces.astype(np.int64)
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
 def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

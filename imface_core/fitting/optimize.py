@@ -115,7 +115,7 @@ class CodeFit:
     seconds: float = 0.0
 
 
-def _cancelled(cancel) -> bool:
+def is_cancelled(cancel) -> bool:
     if cancel is None:
         return False
     if hasattr(cancel, "is_set"):
@@ -201,7 +201,7 @@ def fit_codes(
         return si, fi
 
     for step in range(steps):
-        if _cancelled(cancel):
+        if is_cancelled(cancel):
             raise FitCancelled(f"fit cancelled at step {step} of {steps}")
         phase = "coarse" if step < s1 else ("handover" if step < s1 + hand else "detail")
         p0, p1 = phases[phase]

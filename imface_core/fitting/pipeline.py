@@ -147,7 +147,8 @@ def fit_scan(
     t = lap("optimise", t)
     _notify(progress, "mesh", t - t0)
     initial, alignment = alignment, alignment.then(code_fit.pose)
-    mesh = fitted_mesh(model, code_fit.codes, model_frame_surface(samples, code_fit.pose), mesh_resolution)
+    mesh = fitted_mesh(model, code_fit.codes, model_frame_surface(samples, code_fit.pose), mesh_resolution,
+                       cancel=cancel)
     t = lap("mesh", t)
     warnings = list(scan.warnings)
     target_mm = (initial.to_scan(samples.surface_mesh[0]), samples.surface_mesh[1])
@@ -161,6 +162,7 @@ def fit_scan(
         logger.warning(msg)
         warnings.append(msg)
     if with_metrics:
+        _check_cancel(cancel)
         _notify(progress, "metrics", t - t0)
         # A quick estimate first: an absurd fit is reported without the full (and then slow) §8 metric.
         metrics = chamfer_fscore(mesh_mm, target_mm, n_samples=20_000, seed=settings.seed)
@@ -184,17 +186,17 @@ def model_frame_surface(samples: FitSamples, pose: np.ndarray) -> tuple[np.ndarr
 
 
 def _check_cancel(cancel):
-    from imface_core.fitting.optimize import FitCancelled, _cancelled
+    from imface_core.fitting.optimize import FitCancelled, is_cancelled
 
-    if _cancelled(cancel):
+    if is_cancelled(cancel):
         raise FitCancelled("fit cancelled")
 
 
 def fitted_mesh(model, codes: FaceCodes, footprint_of: tuple[np.ndarray, np.ndarray], resolution: int = 128,
-                detail: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                detail: bool = True, cancel=None) -> tuple[np.ndarray, np.ndarray]:
     """The model's surface for ``codes`` (normalised units), inside the unit sphere and cropped to the
     (x, y) footprint of ``footprint_of`` (the scan's frontal surface); its largest piece."""
-    v, f = extract_mesh(model, codes, resolution=resolution, detail=detail)
+    v, f = extract_mesh(model, codes, resolution=resolution, detail=detail, cancel=cancel)
     inside = (np.linalg.norm(v[f].mean(axis=1), axis=1) < 1.0)
     v, f = v, f[inside]
     fp = Footprint(*footprint_of)
