@@ -150,6 +150,7 @@ class FaceSpace:
         det_mean: the mean z_det (start value).
         neutral: the preset that is "no expression" (its name), or None to use the mean z_exp.
         max_identity, max_expression: at most this many principal-direction sliders.
+        start_identity: z_id of the start (and "Reset") face, with ``start_label``; None: the mean z_id.
     """
 
     def __init__(
@@ -161,6 +162,8 @@ class FaceSpace:
         neutral: str | None = "neutral",
         max_identity: int = MAX_IDENTITY_SLIDERS,
         max_expression: int = MAX_EXPRESSION_SLIDERS,
+        start_identity: np.ndarray | None = None,
+        start_label: str = "mean face",
     ):
         self.identity = identity
         self.expression = expression
@@ -177,15 +180,27 @@ class FaceSpace:
                         else np.asarray(expression.mean, dtype=np.float64))
         self.expression_names = [name for name in presets if name != neutral]
         self.presets = {k: np.asarray(v, dtype=np.float64) for k, v in presets.items()}
+        self.start_identity = (np.asarray(identity.mean, dtype=np.float64) if start_identity is None
+                               else np.asarray(start_identity, dtype=np.float64).reshape(-1))
+        self.start_label = start_label
         self._deltas = (np.stack([self.presets[n] - self.neutral for n in self.expression_names])
                         if self.expression_names else np.zeros((0, self.exp_dim)))
 
     @classmethod
     def from_navigator(cls, navigator, **kwargs) -> "FaceSpace":
-        """From an ``imface_core.engine.navigation.LatentNavigator``."""
+        """From an ``imface_core.engine.navigation.LatentNavigator``.
+
+        The start face is the training person whose z_id is nearest the mean z_id: the mean code itself
+        lies where no training code does (codes scatter around it like a Gaussian cloud around its
+        empty centre) and the compact model draws a lumpy face there.
+        """
         presets = navigator.expression_presets()
-        return cls(navigator.identity, navigator.expression, presets, navigator.model.tables["det"].mean(axis=0),
-                   **kwargs)
+        model = navigator.model
+        table = np.asarray(model.tables["id"], dtype=np.float64)
+        nearest = int(np.argmin(np.linalg.norm(table - table.mean(axis=0), axis=1)))
+        kwargs.setdefault("start_identity", table[nearest])
+        kwargs.setdefault("start_label", str(model.identities[nearest]))
+        return cls(navigator.identity, navigator.expression, presets, model.tables["det"].mean(axis=0), **kwargs)
 
     # -- codes -------------------------------------------------------------------------------------
     def check(self, state: FaceState) -> None:
@@ -223,9 +238,10 @@ class FaceSpace:
 
     # -- states ------------------------------------------------------------------------------------
     def initial_state(self) -> FaceState:
-        """Mean identity, neutral expression, mean details, strength 1."""
+        """The start identity, neutral expression, mean details, strength 1."""
         state = FaceState((0.0,) * self.n_identity, (0.0,) * self.id_dim, (0.0,) * self.n_expression,
                           (0.0,) * self.exp_dim, (0.0,) * len(self.expression_names), _floats(self.det_mean))
+        state = self.with_identity_code(state, self.start_identity, self.start_label)
         return self.with_expression_code(state, self.neutral)
 
     def state_from_codes(self, codes: "FaceCodes", detail_scale: float = 1.0, label: str = "") -> FaceState:
@@ -249,9 +265,8 @@ class FaceSpace:
         return self.with_expression_code(state, self.neutral)
 
     def reset_identity(self, state: FaceState) -> FaceState:
-        """The mean identity (sliders at 0)."""
-        return replace(state, id_coeffs=(0.0,) * self.n_identity, id_residual=(0.0,) * self.id_dim,
-                       label="mean face")
+        """The start identity."""
+        return self.with_identity_code(state, self.start_identity, self.start_label)
 
     def random_identity(self, state: FaceState, seed: int) -> FaceState:
         """A random identity: every principal coefficient drawn from N(0, 1) (clipped to the slider range)."""
