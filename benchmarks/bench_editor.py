@@ -167,6 +167,7 @@ def main(argv=None) -> int:
             if start >= t:
                 return end
         return float("nan")
+
     def wait_full_visible() -> float:
         """Until the newest edit's full-detail mesh is on screen; returns that time."""
         wait(window.is_ready, args.timeout)

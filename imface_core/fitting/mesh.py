@@ -5,13 +5,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from imface_core.data.height_field import footprint_mask
-
-logger = logging.getLogger(__name__)
 
 
 class _CancelAdapter:
