@@ -52,6 +52,38 @@ def test_resume_continues_the_same_loss_curve(tmp_path, tiny_data_dir):
     np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=1e-5)
 
 
+def test_resume_can_lengthen_stage_two_and_grow_the_batch(tmp_path, tiny_data_dir):
+    cfg = tiny_config(stage1_steps=6, stage2_steps=4, log_every=1)
+    run = tmp_path / "run"
+    Trainer(tiny_data_dir, run, cfg, progress=False).run()
+    before = metrics(run)
+    longer = Trainer(tiny_data_dir, run, cfg, resume=True, progress=False,
+                     resume_overrides={"stage2_steps": 10, "surface_points": 300})
+    assert longer.step == 10 and longer.cfg.total_steps == 16 and longer.cfg.surface_points == 300
+    assert longer.run()["finished"]
+    after = metrics(run)
+    assert [r["step"] for r in after] == list(range(1, 17))
+    assert after[:10] == before
+    # The hand-over keeps its length in steps: the fine weight goes on rising from where it was.
+    fine = [r["w_fine"] for r in after if r["stage"] == 2]
+    assert fine == sorted(fine) and fine[-1] == pytest.approx(1.0)
+    # The learning rate restarts its cosine from 0.3 at the resumed step and ends at the final fraction.
+    lr = [r["lr_factor"] for r in after[10:]]
+    assert lr[0] == pytest.approx(0.3) and lr == sorted(lr, reverse=True)
+    assert cfg.lr_final_fraction <= lr[-1] < 0.12
+    assert load_checkpoint(run / "checkpoint.pt")["config"]["stage2_steps"] == 10
+
+
+def test_resume_refuses_a_stage_two_that_ends_before_the_current_step(tmp_path, tiny_data_dir):
+    cfg = tiny_config(stage1_steps=4, stage2_steps=4, log_every=1)
+    run = tmp_path / "run"
+    Trainer(tiny_data_dir, run, cfg, progress=False).run()
+    with pytest.raises(ValueError, match="before its current step"):
+        Trainer(tiny_data_dir, run, cfg, resume=True, progress=False, resume_overrides={"stage2_steps": 2})
+    with pytest.raises(ValueError, match="cannot change"):
+        Trainer(tiny_data_dir, run, cfg, resume=True, progress=False, resume_overrides={"lr_net": 1.0})
+
+
 def test_checkpoint_alone_rebuilds_the_model(tiny_model_path, tiny_model):
     again = FaceModel.load(tiny_model_path, device="cpu")
     pts = np.random.default_rng(0).uniform(-0.5, 0.5, (500, 3)).astype(np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
     p.add_argument("--stage1-steps", type=int, default=None, help="override the config's stage-1 steps")
-    p.add_argument("--stage2-steps", type=int, default=None, help="override the config's stage-2 steps")
+    p.add_argument("--stage2-steps", type=int, default=None,
+                   help="override the config's stage-2 steps (with --resume: lengthen a run's stage 2)")
+    p.add_argument("--batch-scans", type=int, default=None, help="scans per step (also with --resume)")
+    p.add_argument("--surface-points", type=int, default=None, help="surface points per scan per step (also with --resume)")
+    p.add_argument("--free-points", type=int, default=None, help="free-space points per scan per step (also with --resume)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
@@ -29,8 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.training.config import preset, with_overrides
     from imface_core.training.trainer import Trainer, pick_device
 
-    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, seed=args.seed)
-    trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes, device=pick_device(args.device))
+    batch = {"stage2_steps": args.stage2_steps, "batch_scans": args.batch_scans,
+             "surface_points": args.surface_points, "free_points": args.free_points}
+    if args.resume and (args.stage1_steps is not None or args.seed is not None):
+        print("imface train: --stage1-steps and --seed cannot change when resuming; leave them out", file=sys.stderr)
+        return 2
+    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **batch)
+    trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes,
+                      device=pick_device(args.device), resume_overrides=batch if args.resume else None)
     result = trainer.run()
     if trainer.dist.main:
         state = "finished" if result["finished"] else "stopped (resume with --resume)"

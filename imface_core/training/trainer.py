@@ -24,7 +24,7 @@ import torch.distributed as dist
 from imface_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from imface_core.data.dataset import FaceScanDataset, list_scans
 from imface_core.model.imface_net import ImFaceNet
-from imface_core.training.config import TrainConfig
+from imface_core.training.config import TrainConfig, continued
 from imface_core.training.losses import LANDMARKS5, LatentCodes, TrainingObjective, stage_of, weighted_total
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,10 @@ def build_network(cfg: TrainConfig, template68: np.ndarray) -> ImFaceNet:
 
 
 def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
-    t = min(step / max(1, cfg.total_steps), 1.0)
-    return cfg.lr_final_fraction + (1.0 - cfg.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
+    """Cosine from 1 to ``lr_final_fraction`` over the run, or from ``lr_restart_peak`` after a restart."""
+    start, peak = (cfg.lr_restart_step, cfg.lr_restart_peak) if 0 < cfg.lr_restart_step <= step else (0, 1.0)
+    t = min((step - start) / max(1, cfg.total_steps - start), 1.0)
+    return cfg.lr_final_fraction + (peak - cfg.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def _to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -117,6 +119,7 @@ class Trainer:
         max_minutes: float | None = None,
         device: torch.device | None = None,
         progress: bool = True,
+        resume_overrides: dict | None = None,
     ):
         self.out_dir = Path(out_dir)
         self.device = device or pick_device()
@@ -130,6 +133,8 @@ class Trainer:
                 raise CheckpointError(f"--resume: no checkpoint in `{self.out_dir}` to resume from")
             checkpoint = load_checkpoint(path)
             cfg = TrainConfig.from_dict(checkpoint["config"])
+            if resume_overrides:
+                cfg = continued(cfg, int(checkpoint["step"]), **resume_overrides)
             if "optimizer" not in checkpoint:
                 raise CheckpointError(f"`{path}` holds no optimiser state; it cannot be resumed")
         self.cfg = cfg
