@@ -121,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
 
-    from app.process import prefetch_engine, responsive_gil
+    from app.process import responsive_gil
 
+    # No torch import on a second thread while Qt and VTK load: the two share the GIL, and that delayed the
+    # window by ~1.2 s (1.6 s -> 2.8 s to on screen) to gain ~0.7 s to the first face (bench_editor.py).
     responsive_gil()
-    if model_path is not None:
-        prefetch_engine()  # torch and the engine load on a second thread while Qt and VTK load here
 
     from PySide6.QtWidgets import QApplication
 

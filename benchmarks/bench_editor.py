@@ -85,10 +85,9 @@ def main(argv=None) -> int:
 
     configure_allocator()
     load_before = os.getloadavg()
-    from app.process import prefetch_engine, responsive_gil
+    from app.process import responsive_gil
 
     responsive_gil()  # as main.py does
-    prefetch_engine()
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
@@ -102,10 +101,13 @@ def main(argv=None) -> int:
     clock = QElapsedTimer()
     state = {"last": None, "record": False}
 
+    gap_ends: list[float] = []
+
     def beat() -> None:
         now = clock.nsecsElapsed() / 1e9
         if state["last"] is not None and state["record"]:
             gaps.append(now - state["last"])
+            gap_ends.append(time.perf_counter())
         state["last"] = now
 
     heartbeat = QTimer()
@@ -187,6 +189,7 @@ def main(argv=None) -> int:
     # -- drags ----------------------------------------------------------------------------------------
     state["record"] = True
     visible: list[float] = []
+    parts: dict[str, list[float]] = {k: [] for k in ("wait for worker", "compute", "to GUI thread", "until painted")}
     release_to_full: list[float] = []
     click_first: list[float] = []
     click_full: list[float] = []
@@ -211,9 +214,16 @@ def main(argv=None) -> int:
         release_to_full.append(wait_full_visible() - t_release)
         events = shown_events[start:]
         for t_move, job_id in moves:
-            later = [t for t, dm in events if dm.job_id >= job_id and t >= t_move]
+            later = [(t, dm) for t, dm in events if dm.job_id >= job_id and t >= t_move]
             if later:
-                visible.append(visible_at(later[0]) - t_move)
+                t, dm = later[0]
+                visible.append(visible_at(t) - t_move)
+                # where the time went: waiting for the worker, computing, reaching the GUI thread, painting
+                compute = dm.seconds
+                parts["wait for worker"].append(max(0.0, dm.done_at - dm.job.created - compute))
+                parts["compute"].append(compute)
+                parts["to GUI thread"].append(t - dm.done_at)
+                parts["until painted"].append(visible_at(t) - t)
         spin(0.3)
 
     # -- clicks (no drag) -----------------------------------------------------------------------------
@@ -233,6 +243,9 @@ def main(argv=None) -> int:
     state["record"] = False
 
     blocks = [g - args.heartbeat_ms / 1000.0 for g in gaps]
+    # What the long blocks were: a block that contains a whole viewport render is (mostly) that render.
+    long_blocks = [(end - g, end) for g, end in zip(gaps, gap_ends) if g - args.heartbeat_ms / 1000.0 > 0.040]
+    in_render = sum(any(t0 <= s0 and e0 <= t1 for s0, e0 in zip(starts, render_ends)) for t0, t1 in long_blocks)
     stats = window._worker.stats
     results = {
         "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
@@ -244,11 +257,13 @@ def main(argv=None) -> int:
         "startup_s": {"window_constructed": constructed, "window_on_screen": t_shown, "first_mesh": t_first_mesh,
                       "first_full_detail": t_first_full},
         "drag_visible_update_s": summary(visible),
+        "drag_update_parts_s": {k: summary(v) for k, v in parts.items()},
         "release_to_full_detail_s": summary(release_to_full),
         "click_first_mesh_s": summary(click_first),
         "click_full_detail_s": summary(click_full),
         "gui_block_s": {"max": max(blocks) if blocks else float("nan"), "p99": pct(blocks, 99),
-                        "over_50ms": sum(b > 0.050 for b in blocks), "ticks": len(blocks)},
+                        "over_50ms": sum(b > 0.050 for b in blocks), "ticks": len(blocks),
+                        "over_40ms": len(long_blocks), "over_40ms_holding_a_render": in_render},
         "viewport_render_s": summary(render_times),
         "worker": {"submitted": stats.submitted, "dropped": stats.dropped, "superseded": stats.superseded,
                    "finished": stats.finished, "meshes": stats.results},
@@ -278,10 +293,13 @@ def main(argv=None) -> int:
             if goal is not None:
                 line += f"  goal < {ms(goal).strip()}: {'met' if r['p90'] < goal else 'NOT met'} (p90)"
             print(line)
+    print("  drag update, median parts: " + ", ".join(
+        f"{k} {1000 * v['median']:.0f} ms" for k, v in results["drag_update_parts_s"].items() if v["n"]))
     b = results["gui_block_s"]
     print(f"{'GUI thread: longest block (heartbeat)':40s} max {ms(b['max'])}  p99 {ms(b['p99'])}  "
           f"blocks > 50 ms: {b['over_50ms']} of {b['ticks']} ticks  goal < 50 ms: "
-          f"{'met' if b['max'] < GOALS['gui_block_s'] else 'NOT met'}")
+          f"{'met' if b['max'] < GOALS['gui_block_s'] else 'NOT met'}; of the {b['over_40ms']} over 40 ms, "
+          f"{b['over_40ms_holding_a_render']} hold a whole viewport render")
     w = results["worker"]
     print(f"worker: {w['submitted']} requests, {w['dropped']} dropped while waiting, {w['superseded']} stopped "
           f"for a newer one, {w['finished']} finished, {w['meshes']} meshes delivered; "

@@ -22,6 +22,7 @@ from imface_core.engine.colors import correspondence_colors, vertex_corresponden
 from imface_core.engine.export import MM_PER_UNIT, export_mesh
 from imface_core.engine.extraction import ExtractionSettings, SparseGrid, sparse_mesh
 from imface_core.engine.field import FaceField
+from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.grid import dense_mesh, grid_axis, grid_points, grid_spacing, indices_to_points
 from imface_core.engine.metrics import chamfer, chamfer_mm
 from imface_core.engine.navigation import LatentNavigator, code_space
@@ -135,12 +136,16 @@ def test_sparse_mesh_matches_dense_on_tiny_model(tiny_model, detail):
     assert len(dense.vertices) > 100
     # the default (the last levels follow the surface) and the full narrow band at every level
     for follow in (2, 0):
-        grid = SparseGrid(n, ExtractionSettings(follow_levels=follow))
+        grid = SparseGrid(n, ExtractionSettings(follow_levels=follow, min_piece_share=0.0))
         mesh = tiny_model.mesh(codes, n, detail=detail, grid=grid)
         assert abs(len(mesh.vertices) - len(dense.vertices)) <= 0.02 * len(dense.vertices)
         assert chamfer_mm(mesh, dense, samples=5000) < 0.01
         assert grid.evaluations < n**3
     assert _same_vertices(mesh, dense) < 1e-5  # the full band: the same marching-cubes vertices
+    # By default a face keeps only its pieces of at least 2 % of the triangles (no stray blobs).
+    cleaned = tiny_model.mesh(codes, n, detail=detail)
+    assert len(cleaned.faces) == len(drop_small_pieces(dense).faces)
+    assert min(len(p.faces) for p in cleaned.split(only_watertight=False)) >= 0.02 * len(cleaned.faces)
 
 
 def test_displacement_path_is_close_to_exact_fine_mesh(amplified, face_codes):
@@ -264,6 +269,16 @@ def test_template_deformation_follows_expression_change(amplified, face_codes):
     again = deformer.deform(face_c, iterations=2)
     residual = np.linalg.norm(face_c.warp(again.vertices[face]) - deformer.targets[face], axis=1)
     assert np.percentile(residual, 95) < 2e-3
+    # slider-drag frames: one unchecked step each (iterations=0), each frame going on from the last
+    for k in range(2, 8):
+        face_k = FaceField(amplified, b.replace(z_exp=b.z_exp + 0.02 * k * code_unit(amplified)), detail=False)
+        frame = deformer.deform(face_k, iterations=0)
+    unmoved = np.abs(face_k.coarse_sdf(again.vertices[face])).mean()
+    off = np.abs(face_k.coarse_sdf(frame.vertices[face])).mean()
+    residual = np.linalg.norm(face_k.warp(frame.vertices[face]) - deformer.targets[face], axis=1)
+    residual_unmoved = np.linalg.norm(face_k.warp(again.vertices[face]) - deformer.targets[face], axis=1)
+    # each frame is one step behind a moving target, yet the vertices keep to the surface and their points
+    assert off < 0.3 * unmoved and np.percentile(residual, 95) < 0.3 * np.percentile(residual_unmoved, 95)
 
 
 # --------------------------------------------------------------------------------------- colours

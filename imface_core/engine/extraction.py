@@ -47,6 +47,7 @@ import numpy as np
 import trimesh
 
 from imface_core.engine.chunks import DEFAULT_CHUNK, CancelToken, Field, check_cancel
+from imface_core.engine.cleanup import MIN_PIECE_SHARE
 from imface_core.engine.grid import cube_mask_offset, empty_mesh, grid_axis, grid_spacing, volume_to_mesh
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ class ExtractionSettings:
     (about 2x fewer evaluations than the band there). They miss only surface pieces that never reach a sign
     change of the coarser grid, i.e. isolated blobs smaller than 2^follow_levels cells. 0 = the full narrow
     band at every level (equal to dense marching cubes for any surface within the Lipschitz bound)."""
+    min_piece_share: float = MIN_PIECE_SHARE
+    """Faces (``face_mesh``, ``ProgressiveMesher``) drop their pieces smaller than this share of the triangles
+    (stray blobs, ``cleanup.py``); 0 keeps every piece, as dense marching cubes does. ``sparse_mesh`` and the
+    grid's level meshes never drop anything."""
 
     def __post_init__(self) -> None:
         if self.follow_levels < 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import trimesh
 
 from imface_core.engine.chunks import CancelToken
+from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, SparseGrid, sparse_mesh
@@ -83,4 +84,4 @@ def face_mesh(
         rgb = correspondence_colors(x_t) if x_t is not None else vertex_correspondence_colors(
             face, mesh.vertices, cancel=cancel)
         mesh.visual.vertex_colors = rgb
-    return mesh
+    return drop_small_pieces(mesh, settings.min_piece_share)
