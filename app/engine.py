@@ -173,10 +173,26 @@ def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
     if len(f) == 0:
         return pyvista.PolyData(v) if len(v) else pyvista.PolyData()
     poly = pyvista.PolyData.from_regular_faces(v, f)
-    poly.point_data.active_normals = np.ascontiguousarray(mesh.vertex_normals, dtype=np.float32)
+    poly.point_data.active_normals = area_weighted_normals(v, f)
     if mesh.visual.kind == "vertex":
         poly.point_data["rgb"] = np.ascontiguousarray(mesh.visual.vertex_colors[:, :3], dtype=np.uint8)
     return poly
+
+
+def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit vertex normals, each the area-weighted mean of its triangles' normals.
+
+    Marching-cubes slivers (near-zero area, one angle near 180 degrees) then count for nothing; with the
+    angle weighting of ``trimesh.vertex_normals`` a sliver's erratic normal dominated its vertices and they
+    rendered as dark specks."""
+    v = np.asarray(vertices, dtype=np.float32)
+    f = np.asarray(faces, dtype=np.int64)
+    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area
+    corners = f.T.ravel()  # every triangle's cross product goes to each of its three vertices
+    normals = np.stack([np.bincount(corners, weights=np.tile(cross[:, c], 3), minlength=len(v)) for c in range(3)],
+                       axis=1)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return np.ascontiguousarray(normals / np.maximum(length, 1e-12), dtype=np.float32)
 
 
 def landmarks5(model: FaceModel, codes: FaceCodes) -> np.ndarray:

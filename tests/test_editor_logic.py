@@ -363,3 +363,23 @@ def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancell
     cancelled = threading.Event()
     cancelled.set()
     assert list(computer.run(MeshJob(moved, space.codes(moved), 64), cancelled)) == []
+
+
+def test_viewport_normals_ignore_slivers():
+    import trimesh
+
+    from app.engine import area_weighted_normals, to_polydata
+
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    radial = sphere.vertices / np.linalg.norm(sphere.vertices, axis=1, keepdims=True)
+    normals = area_weighted_normals(sphere.vertices, sphere.faces)
+    assert np.einsum("ij,ij->i", normals, radial).min() > 0.999
+    # a marching-cubes-like sliver (one angle near 180 degrees) tilted 90 degrees off the surface: with angle
+    # weighting it pulls its vertices' normals far round; by area it counts for nothing
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [0.5, 0.5, 0.001]], dtype=np.float32)
+    f = np.array([[0, 1, 3], [0, 3, 2], [3, 1, 4]])
+    n = area_weighted_normals(v, f)
+    assert n[3, 2] > 0.99
+    assert trimesh.Trimesh(v, f, process=False).vertex_normals[3, 2] < 0.9  # what angle weighting gives
+    poly = to_polydata(sphere)
+    np.testing.assert_allclose(np.asarray(poly.point_data["Normals"]), normals, atol=1e-6)

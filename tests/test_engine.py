@@ -27,6 +27,7 @@ from imface_core.engine.grid import dense_mesh, grid_axis, grid_points, grid_spa
 from imface_core.engine.metrics import chamfer, chamfer_mm
 from imface_core.engine.navigation import LatentNavigator, code_space
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
+from imface_core.engine.displacement import keep_orientation
 from imface_core.engine.template_deform import TemplateDeformer
 from imface_core.engine.transfer import load_codes, save_codes, transfer_detail
 from imface_core.face_model import FaceModel
@@ -249,6 +250,20 @@ def test_progressive_template_preview_path(amplified, face_codes):
     assert [u.stage for u in release] == ["preview", "refine", "final"]
     assert _same_vertices(release[-1].mesh, amplified.mesh(moved, n)) < 1e-5
     assert len(shown.vertices) > 0
+
+
+def test_displacement_never_turns_a_triangle_over():
+    before = np.array([[0, 0, 0], [1, 0, 0], [0.5, 0.02, 0], [0.5, -1, 0], [2, 1, 0]], dtype=np.float32)
+    faces = np.array([[0, 1, 2], [0, 3, 1], [1, 4, 2]])
+    after = before.copy()
+    after[2, 1] = -0.03  # the sliver's tip moves through its base: the triangle turns over
+    after[4, 2] = 0.01  # an ordinary move elsewhere
+    kept = keep_orientation(before, after, faces)
+    np.testing.assert_array_equal(kept[[0, 1, 2]], before[[0, 1, 2]])  # the turned triangle's vertices went back
+    np.testing.assert_array_equal(kept[4], after[4])
+    a, b, c = (kept[faces[:, k]] for k in range(3))
+    b0 = before[faces]
+    assert (np.cross(b - a, c - a)[:, 2] * np.cross(b0[:, 1] - b0[:, 0], b0[:, 2] - b0[:, 0])[:, 2] >= 0).all()
 
 
 def test_template_deformation_follows_expression_change(amplified, face_codes):
