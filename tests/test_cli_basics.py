@@ -55,3 +55,16 @@ def test_subcommand_help(name):
     result = run([sys.executable, "-m", "imface_core", name, "--help"])
     assert result.returncode == 0, result.stderr
     assert f"imface {name}" in result.stdout
+
+
+def test_train_rejects_bad_batch_sizes_and_a_too_short_resumed_stage_two(tmp_path):
+    bad = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+               "--batch-scans", "0"])
+    assert bad.returncode == 2 and "--batch-scans: must be at least 1" in bad.stderr
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(REPO_ROOT / "resources" / "imface_compact.pt", run_dir / "checkpoint.pt")
+    short = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(run_dir),
+                 "--resume", "--stage2-steps", "10"])
+    assert short.returncode != 0 and "would end the run before its current step" in short.stderr
+    assert "Traceback" not in short.stderr

@@ -6,6 +6,20 @@ import argparse
 import sys
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -19,12 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    p.add_argument("--stage1-steps", type=int, default=None, help="override the config's stage-1 steps")
-    p.add_argument("--stage2-steps", type=int, default=None,
+    p.add_argument("--stage1-steps", type=_non_negative_int, default=None, help="override the config's stage-1 steps")
+    p.add_argument("--stage2-steps", type=_non_negative_int, default=None,
                    help="override the config's stage-2 steps (with --resume: lengthen a run's stage 2)")
-    p.add_argument("--batch-scans", type=int, default=None, help="scans per step (also with --resume)")
-    p.add_argument("--surface-points", type=int, default=None, help="surface points per scan per step (also with --resume)")
-    p.add_argument("--free-points", type=int, default=None, help="free-space points per scan per step (also with --resume)")
+    p.add_argument("--batch-scans", type=_positive_int, default=None, help="scans per step (also with --resume)")
+    p.add_argument("--surface-points", type=_positive_int, default=None, help="surface points per scan per step (also with --resume)")
+    p.add_argument("--free-points", type=_positive_int, default=None, help="free-space points per scan per step (also with --resume)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
