@@ -72,7 +72,7 @@ class TrainConfig:
     visited every ~50 steps (Adam's momentum then carries it ~10 steps): with code_scale 100 a rate of
     1e-3 moved z_exp by ~1 (scaled) per visit and the landmark net P_exp diverged; at 1e-4 the codes of
     one expression had not gathered after 1,500 steps (same-expression distance 0.95 x the others'), so
-    compact uses 3e-4 (the shipped model ends at 0.86: ``benchmarks/expression_field.py``)."""
+    compact uses 3e-4 (the shipped model ends at 0.85: ``benchmarks/expression_field.py``)."""
     lr_final_fraction: float = 0.1
     """Learning rates decay (cosine) to this fraction at the last step."""
     lr_restart_step: int = 0
