@@ -48,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.training.config import preset, with_overrides
     from imface_core.training.trainer import Trainer, pick_device
 
-    batch = {"stage2_steps": args.stage2_steps, "batch_scans": args.batch_scans,
-             "surface_points": args.surface_points, "free_points": args.free_points}
+    continuable = {"stage2_steps": args.stage2_steps, "batch_scans": args.batch_scans,
+                   "surface_points": args.surface_points, "free_points": args.free_points}
     if args.resume and (args.stage1_steps is not None or args.seed is not None):
         print("imface train: --stage1-steps and --seed cannot change when resuming; leave them out", file=sys.stderr)
         return 2
-    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **batch)
+    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **continuable)
     trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes,
-                      device=pick_device(args.device), resume_overrides=batch if args.resume else None)
+                      device=pick_device(args.device), resume_overrides=continuable if args.resume else None)
     result = trainer.run()
     if trainer.dist.main:
         state = "finished" if result["finished"] else "stopped (resume with --resume)"

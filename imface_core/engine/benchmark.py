@@ -92,9 +92,9 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
 
 def run_benchmark(model, settings: BenchSettings, progress=print) -> BenchResult:
     """Run every measurement; ``progress(str)`` reports each step as it finishes."""
+    from imface_core.engine.cleanup import drop_small_pieces
     from imface_core.engine.extraction import SparseGrid
     from imface_core.engine.field import FaceField
-    from imface_core.engine.cleanup import drop_small_pieces
     from imface_core.engine.grid import dense_mesh
     from imface_core.engine.metrics import chamfer_mm
     from imface_core.engine.navigation import LatentNavigator

@@ -36,7 +36,7 @@ from imface_core.engine.chunks import CancelToken, Cancelled, check_cancel
 from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
-from imface_core.engine.extraction import ExtractionSettings, FieldPlan, SparseGrid
+from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid
 from imface_core.engine.face_mesh import METHODS, face_mesh, face_plan
 from imface_core.engine.field import FaceField
 from imface_core.face_model import FaceCodes, FaceModel
@@ -141,6 +141,12 @@ class ProgressiveMesher:
             self._grids[resolution] = SparseGrid(resolution, self.settings, preallocate=True)
         return self._grids[resolution]
 
+    def _level_mesh(self, grid: SparseGrid, level: LevelResult) -> trimesh.Trimesh:
+        """A level's marching-cubes mesh without its stray pieces (``cleanup.py``). Every mesh a request shows
+        comes from here, from ``face_mesh`` (which drops them itself) or from the template deformer, which
+        keeps the topology of a mesh from here."""
+        return drop_small_pieces(grid.level_mesh(level), self.settings.min_piece_share)
+
     def mesh(self, request: MeshRequest, cancel: CancelToken | None = None) -> trimesh.Trimesh | None:
         """The final mesh of ``request`` (None when cancelled)."""
         last = None
@@ -172,7 +178,6 @@ class ProgressiveMesher:
         def update(mesh, stage, stride, final):
             if req.colors and len(mesh.vertices) and mesh.visual.kind != "vertex":
                 mesh.visual.vertex_colors = vertex_correspondence_colors(face, mesh.vertices, cancel=cancel)
-            mesh = drop_small_pieces(mesh, self.settings.min_piece_share)
             return MeshUpdate(req.request_id, mesh, stage, stride, final, time.perf_counter() - t0,
                               grid.evaluations - evals0)
 
@@ -208,7 +213,7 @@ class ProgressiveMesher:
             for level in grid.iter_levels(coarse_plan, stop_stride=p, cancel=cancel):
                 pass
         self._band[band_key] = level.change
-        preview_mesh = drop_small_pieces(grid.level_mesh(level), self.settings.min_piece_share)
+        preview_mesh = self._level_mesh(grid, level)
         if self.preview == "template":
             from imface_core.engine.template_deform import TemplateDeformer
 
@@ -236,9 +241,9 @@ class ProgressiveMesher:
         last = level
         for lv in grid.iter_levels(plan, start=level, stop_stride=max(1, req.stop_stride), cancel=cancel):
             if last is not level:
-                yield update(grid.level_mesh(last), "refine", last.stride, False)
+                yield update(self._level_mesh(grid, last), "refine", last.stride, False)
             last = lv
-        mesh = grid.level_mesh(last)
+        mesh = self._level_mesh(grid, last)
         if face.detail and req.method == "displace" and last.stride == 1:
             mesh, x_t = displace_surface(face, mesh, cancel=cancel)
             if req.colors and len(mesh.vertices):
