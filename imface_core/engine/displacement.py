@@ -72,8 +72,9 @@ def keep_orientation(before: np.ndarray, after: np.ndarray, faces: np.ndarray, r
 
     Marching cubes leaves sliver triangles whose vertex normals disagree; moving their vertices along those
     normals by even 0.05 mm can turn a sliver over, and a turned triangle drags its vertices' normals round and
-    renders as a dark speck (~40 per face at 128^3 with the v2 model). Their vertices keep the coarse position
-    (no detail over a few hundredths of a mm); repeated while a reset turns a neighbour over.
+    renders as a dark speck (39-85 per face at 128^3 with the v2 model, ``benchmarks/mesh_cleanliness.py``).
+    Their vertices keep the coarse position (no detail over a few hundredths of a mm); repeated while a reset
+    turns a neighbour over.
     """
     out = np.array(after, dtype=np.float32, copy=True)
     if len(faces) == 0:
