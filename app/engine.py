@@ -34,8 +34,8 @@ from imface_core.face_model import FaceCodes, FaceModel
 from app.face_state import FaceSpace, FaceState
 
 __all__ = [
-    "CheckpointError", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
-    "PREVIEW_CELLS", "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model",
+    "CheckpointError", "DISPLAY_TRIANGLES", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
+    "PREVIEW_CELLS", "decimated_for_display", "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model",
     "preview_stride", "scan_landmarks", "set_compute_threads", "snap_to_vertices", "to_polydata",
 ]
 
@@ -153,7 +153,9 @@ class DisplayMesh:
     seconds: float
     """Compute time since the job started running."""
     poly: pyvista.PolyData
+    """What the viewport draws (the full-detail mesh decimated, ``decimated_for_display``)."""
     mesh: trimesh.Trimesh
+    """The computed mesh (export, colours, measurements)."""
     landmarks: np.ndarray | None = None
     done_at: float = field(default_factory=time.perf_counter)
 
@@ -177,6 +179,29 @@ def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
     if mesh.visual.kind == "vertex":
         poly.point_data["rgb"] = np.ascontiguousarray(mesh.visual.vertex_colors[:, :3], dtype=np.uint8)
     return poly
+
+
+DISPLAY_TRIANGLES = 45_000
+"""Most triangles the viewport draws of a full-detail face. Without a graphics driver (software OpenGL) a
+render costs ~0.4 ms per 1,000 triangles on this project's 2-core machine: the 82k-triangle face at 128^3
+took 45 ms per frame in a 1000 x 760 viewport, half of it 27 ms (``benchmarks/bench_render.py``), and
+each frame blocks the GUI thread."""
+
+
+def decimated_for_display(poly: pyvista.PolyData, max_triangles: int | None = DISPLAY_TRIANGLES) -> pyvista.PolyData:
+    """``poly`` with at most ~``max_triangles`` triangles for the viewport (unchanged when it has fewer).
+
+    vtkDecimatePro keeps a subset of the vertices where they are, with their point data, so the shading
+    still uses the full mesh's vertex normals (and colours). It runs on the worker thread and lets the GUI
+    thread run meanwhile (~0.1-0.2 s for 82k triangles; ``benchmarks/bench_render.py``). Export and every
+    computation use the full mesh (``DisplayMesh.mesh``).
+    """
+    if max_triangles is None or poly.n_cells <= max_triangles:
+        return poly
+    out = poly.decimate_pro(1.0 - max_triangles / poly.n_cells, preserve_topology=True)
+    if "Normals" in out.point_data:
+        out.point_data.active_normals = out.point_data["Normals"]
+    return out
 
 
 def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -221,11 +246,15 @@ class MeshComputer:
         preview: "template": while a slider is dragged, the last preview mesh is deformed to the new codes
             (its vertices follow the warps; about half the cost of a new sparse-grid level with the compact
             model); "grid": a new coarse level each time. Full requests always rebuild the grid level.
+        display_triangles: the full-detail mesh's ``poly`` is decimated to about this many triangles
+            (``decimated_for_display``); None draws every triangle.
     """
 
-    def __init__(self, model: FaceModel, method: str = "displace", preview: str = "template"):
+    def __init__(self, model: FaceModel, method: str = "displace", preview: str = "template",
+                 display_triangles: int | None = DISPLAY_TRIANGLES):
         self.model = model
         self.method = method
+        self.display_triangles = display_triangles
         self.mesher = ProgressiveMesher(model, preview=preview)
 
     def run(self, job: MeshJob, cancel: threading.Event) -> Iterator[DisplayMesh]:
@@ -247,8 +276,10 @@ class MeshComputer:
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
             marks = None if landmarks is None else snap_to_vertices(landmarks, update.mesh.vertices)
-            yield DisplayMesh(job, stage, update.stride, full, update.seconds, to_polydata(update.mesh),
-                              update.mesh, marks)
+            poly = to_polydata(update.mesh)
+            if full:
+                poly = decimated_for_display(poly, self.display_triangles)
+            yield DisplayMesh(job, stage, update.stride, full, update.seconds, poly, update.mesh, marks)
 
 
 # ------------------------------------------------------------------------------------------------------

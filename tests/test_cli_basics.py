@@ -68,3 +68,9 @@ def test_train_rejects_bad_batch_sizes_and_a_too_short_resumed_stage_two(tmp_pat
                  "--resume", "--stage2-steps", "10"])
     assert short.returncode != 0 and "would end the run before its current step" in short.stderr
     assert "Traceback" not in short.stderr
+    frequency = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(run_dir),
+                     "--resume", "--detail-frequency", "120"])
+    assert frequency.returncode == 2 and "--detail-frequency cannot change when resuming" in frequency.stderr
+    zero = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                "--detail-frequency", "0"])
+    assert zero.returncode == 2 and "--detail-frequency: must be above 0" in zero.stderr

@@ -343,6 +343,26 @@ def test_export_face_checks_the_format_and_writes_millimetres(tmp_path):
     np.testing.assert_allclose(back.vertices, mesh.vertices * 100.0, atol=1e-4)
 
 
+def test_display_decimation_keeps_the_shape_normals_and_colours():
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    from app.engine import decimated_for_display, to_polydata
+
+    mesh = trimesh.creation.icosphere(subdivisions=5, radius=0.5)  # 20,480 triangles
+    mesh.visual.vertex_colors = np.c_[(mesh.vertices * 200 + 128).clip(0, 255), np.full(len(mesh.vertices), 255)]
+    poly = to_polydata(mesh)
+    assert decimated_for_display(poly, 30_000) is poly
+    small = decimated_for_display(poly, 8_000)
+    assert 7_000 <= small.n_cells <= 8_500
+    np.testing.assert_allclose(small.bounds, poly.bounds, atol=0.01)
+    # kept vertices stay where they were, with their own normals and colours
+    dist, idx = cKDTree(poly.points).query(small.points)
+    assert dist.max() < 1e-6
+    np.testing.assert_array_equal(small.point_data.active_normals, poly.point_data.active_normals[idx])
+    np.testing.assert_array_equal(small.point_data["rgb"], poly.point_data["rgb"][idx])
+
+
 def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancelled(tiny_model, space):
     from app.engine import MeshComputer, MeshJob
 
@@ -355,6 +375,12 @@ def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancell
     final = meshes[-1]
     assert final.poly.n_points == final.n_vertices > 100
     assert final.poly.point_data.active_normals is not None
+
+    # a triangle budget thins what the viewport draws, not the mesh itself
+    budget = final.poly.n_cells // 2
+    thin = list(MeshComputer(tiny_model, display_triangles=budget).run(MeshJob(state, codes, 64, fresh=True),
+                                                                       threading.Event()))[-1]
+    assert thin.poly.n_cells <= 1.05 * budget and len(thin.mesh.faces) == final.poly.n_cells
 
     moved = state.with_mix(0, 1.0)
     previews = list(computer.run(MeshJob(moved, space.codes(moved), 64, preview_only=True), threading.Event()))

@@ -81,6 +81,8 @@ def test_config_round_trip_and_validation():
     cfg = tiny_config(omega0=25.0)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert ModelConfig.from_dict({}) == ModelConfig()
+    with pytest.raises(ValueError, match="det_first_omega0"):
+        ModelConfig(det_first_omega0=0.0)
     with pytest.raises(ValueError, match="bogus"):
         ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
     assert ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1}, strict=False) == cfg
@@ -103,18 +105,20 @@ def reference_minis(siren: BatchedFiLMSiren, x, offsets, code):
             gamma, beta = gamma[:, k], beta[:, k]  # (B, depth, W)
         for i, (w, b) in enumerate(zip(siren.hidden_weights, siren.hidden_biases)):
             pre = h @ w[k] + b[k]
+            omega = siren.first_omega0 if i == 0 else siren.omega0
             if code is None:
-                h = torch.sin(siren.omega0 * pre)
+                h = torch.sin(omega * pre)
             else:
-                h = torch.sin(siren.omega0 * gamma[:, None, i] * pre + beta[:, None, i])
+                h = torch.sin(omega * gamma[:, None, i] * pre + beta[:, None, i])
         outs.append(h @ siren.out_weight[k] + siren.out_bias[k])
     return torch.stack(outs, dim=1)
 
 
+@pytest.mark.parametrize("first_omega0", [None, 120.0])
 @pytest.mark.parametrize("code_dim", [0, 4])
-def test_batched_siren_matches_per_region_reference(code_dim):
+def test_batched_siren_matches_per_region_reference(code_dim, first_omega0):
     torch.manual_seed(0)
-    siren = BatchedFiLMSiren(K, 3, 2, width=8, depth=3, code_dim=code_dim, mapping_width=8)
+    siren = BatchedFiLMSiren(K, 3, 2, width=8, depth=3, code_dim=code_dim, mapping_width=8, first_omega0=first_omega0)
     x, offsets = torch.rand(2, 7, 3) - 0.5, torch.rand(2, K, 3) - 0.5
     code = torch.randn(2, K, code_dim) if code_dim else None
     out = siren(x, offsets, code)

@@ -160,3 +160,16 @@ def test_distributed_training_keeps_ranks_identical(tmp_path, tiny_data_dir):
         torch.testing.assert_close(value, r1["state"][key], rtol=0, atol=1e-6, msg=key)
     moved = [k for k, v in r0["state"].items() if not torch.equal(v, r0["initial"][k])]
     assert any(k.startswith("net.template_field") for k in moved) and "codes.exp.weight" in moved
+
+
+def test_detail_frequency_of_a_new_run_is_kept_in_its_checkpoint(tmp_path, tiny_data_dir):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "imface_core", "train", "--data", str(tiny_data_dir), "--out", str(out), "--config", "tiny",
+         "--stage1-steps", "1", "--stage2-steps", "1", "--detail-frequency", "90", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(TESTS.parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    model = FaceModel.load(out / "model.pt")
+    assert model.config.model.det_first_omega0 == 90.0
+    assert model.net.detail_field.minis.first_omega0 == 90.0 and model.net.expression_field.minis.first_omega0 == 30.0

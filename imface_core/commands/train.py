@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 def _positive_int(text: str) -> int:
@@ -17,6 +18,13 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
 
 
@@ -39,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-scans", type=_positive_int, default=None, help="scans per step (also with --resume)")
     p.add_argument("--surface-points", type=_positive_int, default=None, help="surface points per scan per step (also with --resume)")
     p.add_argument("--free-points", type=_positive_int, default=None, help="free-space points per scan per step (also with --resume)")
+    p.add_argument("--detail-frequency", type=_positive_float, default=None,
+                   help="first-layer frequency factor of the refinement (wrinkle) field, new runs only "
+                        "(default 30; 120 fitted one scan's wrinkles closer, see resources/MODEL_CARD.md)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
@@ -50,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
     continuable = {"stage2_steps": args.stage2_steps, "batch_scans": args.batch_scans,
                    "surface_points": args.surface_points, "free_points": args.free_points}
-    if args.resume and (args.stage1_steps is not None or args.seed is not None):
-        print("imface train: --stage1-steps and --seed cannot change when resuming; leave them out", file=sys.stderr)
+    if args.resume and (args.stage1_steps is not None or args.seed is not None or args.detail_frequency is not None):
+        print("imface train: --stage1-steps, --seed and --detail-frequency cannot change when resuming; leave them out",
+              file=sys.stderr)
         return 2
     cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **continuable)
+    if args.detail_frequency is not None:
+        cfg = replace(cfg, model=replace(cfg.model, det_first_omega0=args.detail_frequency))
     trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes,
                       device=pick_device(args.device), resume_overrides=continuable if args.resume else None)
     result = trainer.run()

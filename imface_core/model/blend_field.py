@@ -34,6 +34,7 @@ class NeuralBlendField(nn.Module):
         fusion_width: hidden width F of the fusion net.
         zero_init_output: zero every mini-net's output layer so the field is exactly 0 at initialisation.
         mapping_width: hidden width of the FiLM mapping nets.
+        first_omega0: the mini-nets' first-layer frequency factor (default ``omega0``).
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class NeuralBlendField(nn.Module):
         fusion_width: int = 64,
         zero_init_output: bool = False,
         mapping_width: int = 128,
+        first_omega0: float | None = None,
     ) -> None:
         super().__init__()
         if code_dim % num_regions:
@@ -62,6 +64,7 @@ class NeuralBlendField(nn.Module):
             code_dim=code_dim // num_regions,
             mapping_width=mapping_width,
             zero_init_output=zero_init_output,
+            first_omega0=first_omega0,
         )
         f = fusion_width
         self.fusion = nn.Sequential(

@@ -46,6 +46,12 @@ class ModelConfig:
     det_depth: int = 3
     """Number of hidden (sine) layers of each RDF mini-net."""
 
+    det_first_omega0: float = 30.0
+    """First-layer frequency factor of the RDF mini-nets (the other layers use ``omega0``). At 30 the
+    first layer's waves are >= ~20 mm long in normalised units (1 = 100 mm), longer than the wrinkles
+    (5-12 mm apart), which deeper layers must then make; ``benchmarks/detail_frequency.py`` fits one
+    scan's detail with 30 and with a higher value."""
+
     mapping_width: int = 128
     """Hidden width of the per-region FiLM mapping nets (code slice -> per-layer frequency and phase).
     Evaluated once per scan, not per point, so it costs almost nothing at inference."""
@@ -84,6 +90,8 @@ class ModelConfig:
             raise ValueError(f"deformation={self.deformation!r} is not supported; choose from {_DEFORMATIONS}")
         if self.code_scale <= 0:
             raise ValueError(f"code_scale must be > 0, got {self.code_scale}")
+        if self.det_first_omega0 <= 0:
+            raise ValueError(f"det_first_omega0 must be > 0, got {self.det_first_omega0}")
         if self.detail_fade <= 0:
             raise ValueError(f"detail_fade must be > 0, got {self.detail_fade}")
 

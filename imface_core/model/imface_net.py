@@ -76,7 +76,8 @@ class ImFaceNet(nn.Module):
         self.register_buffer("template_landmarks5", lm5)
         self.register_buffer("template_landmarks68", lm68)
 
-        def field(out_dim: int, code_dim: int, width: int, depth: int, zero: bool) -> NeuralBlendField:
+        def field(out_dim: int, code_dim: int, width: int, depth: int, zero: bool,
+                  first_omega0: float | None = None) -> NeuralBlendField:
             return NeuralBlendField(
                 out_dim,
                 code_dim,
@@ -87,12 +88,13 @@ class ImFaceNet(nn.Module):
                 fusion_width=cfg.fusion_width,
                 zero_init_output=zero,
                 mapping_width=cfg.mapping_width,
+                first_omega0=first_omega0,
             )
 
         self.expression_field = field(3, cfg.exp_dim, cfg.exp_width, cfg.exp_depth, True)
         self.identity_field = field(4, cfg.id_dim, cfg.id_width, cfg.id_depth, True)
         self.template_field = field(1, 0, cfg.tmpl_width, cfg.tmpl_depth, False)
-        self.detail_field = field(1, cfg.det_dim, cfg.det_width, cfg.det_depth, True)
+        self.detail_field = field(1, cfg.det_dim, cfg.det_width, cfg.det_depth, True, cfg.det_first_omega0)
         self.landmark_net_exp = _landmark_net(cfg.exp_dim + cfg.id_dim, cfg.landmark_net_width, lm5)
         self.landmark_net_id = _landmark_net(cfg.id_dim, cfg.landmark_net_width, lm5)
 

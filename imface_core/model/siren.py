@@ -113,6 +113,9 @@ class BatchedFiLMSiren(nn.Module):
         code_dim: size of each mini-net's code slice; 0 for unconditioned SIRENs.
         mapping_width: hidden width of the FiLM mapping nets (ignored if code_dim == 0).
         zero_init_output: zero the output layer (weights and bias) so every mini-net starts at 0.
+        first_omega0: frequency factor of the first layer only (default ``omega0``). With inputs in
+            normalised units (1 = 100 mm) and ``omega0`` = 30, the first layer's waves are >= ~20 mm long;
+            a detail field needs shorter ones (wrinkles are 5-12 mm apart).
     """
 
     def __init__(
@@ -126,12 +129,14 @@ class BatchedFiLMSiren(nn.Module):
         code_dim: int = 0,
         mapping_width: int = 128,
         zero_init_output: bool = False,
+        first_omega0: float | None = None,
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         self.num_nets, self.in_dim, self.out_dim = num_nets, in_dim, out_dim
         self.width, self.depth, self.omega0, self.code_dim = width, depth, float(omega0), code_dim
+        self.first_omega0 = float(omega0 if first_omega0 is None else first_omega0)
         dims = [in_dim] + [width] * depth
         self.hidden_weights = nn.ParameterList(
             nn.Parameter(torch.empty(num_nets, dims[i], dims[i + 1])) for i in range(depth)
@@ -187,12 +192,14 @@ class BatchedFiLMSiren(nn.Module):
         for i, (w, bias) in enumerate(zip(self.hidden_weights, self.hidden_biases)):
             # pre-activation of layer 0 on x - p:  x W + (b - p W)
             bias_i = bias - torch.einsum("bki,kio->bko", offsets, w) if i == 0 else bias.expand(b, k, -1)
+            factor = self.first_omega0 if i == 0 else self.omega0
             if self.mapping is None:
-                w_i = (self.omega0 * w).expand(b, k, -1, -1)
-                c_i = self.omega0 * bias_i
+                w_i = (factor * w).expand(b, k, -1, -1)
+                c_i = factor * bias_i
             else:
-                w_i = w * omega[:, :, i, None, :]
-                c_i = omega[:, :, i] * bias_i + beta[:, :, i]
+                layer_omega = omega[:, :, i] if i else omega[:, :, 0] * (self.first_omega0 / self.omega0)
+                w_i = w * layer_omega[:, :, None, :]
+                c_i = layer_omega * bias_i + beta[:, :, i]
             weights.append(w_i.reshape(g, w.shape[1], self.width))
             biases.append(c_i.reshape(g, 1, self.width))
         out_w = self.out_weight.expand(b, k, -1, -1).reshape(g, self.width, self.out_dim)

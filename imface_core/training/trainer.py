@@ -227,14 +227,16 @@ class Trainer:
         batch = _to_tensors(self.data.batch(scan_ids, cfg.surface_points, cfg.free_points, self.points_rng), self.device)
         terms = self.model(batch, fine=stage == 2)
         loss = weighted_total(terms, cfg.weights, w_coarse, w_fine)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+        # One device sync per step (not one per term): on a GPU each .item() stalls the queue.
+        values = torch.stack([loss.detach()] + [v.detach() for v in terms.values()]).tolist()
+        if not math.isfinite(values[0]):
+            raise FloatingPointError(f"loss became {values[0]} at step {self.step}; lower the learning rate")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.step += 1
-        record = {"step": self.step, "stage": stage, "loss": loss.item()}
-        record.update({k: v.item() for k, v in terms.items()})
+        record = {"step": self.step, "stage": stage, "loss": values[0]}
+        record.update(zip(terms.keys(), values[1:]))
         record.update(lr_factor=factor, w_coarse=w_coarse, w_fine=w_fine)
         return record
 
