@@ -21,6 +21,7 @@ other jobs run are not the editor's own.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -49,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--height", type=int, default=800)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one mesh (default 300)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--every-triangle", action="store_true",
+                   help="draw the full-detail face with every triangle (the editor decimates it for the viewport)")
     return p.parse_args(argv)
 
 
@@ -163,6 +166,18 @@ def main(argv=None) -> int:
 
     rw.AddObserver("EndEvent", on_render_end)
 
+    # Python's garbage collections (any thread) while measuring, to tell them apart from renders in long blocks.
+    gc_spans: list[tuple[float, float, int]] = []
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start" and state["record"]:
+            gc_spans.append((time.perf_counter(), float("nan"), info["generation"]))
+        elif gc_spans and gc_spans[-1][1] != gc_spans[-1][1]:
+            t0, _, gen = gc_spans[-1]
+            gc_spans[-1] = (t0, time.perf_counter(), gen)
+
+    gc.callbacks.append(on_gc)
+
     def visible_at(t: float) -> float:
         """End of the first render that started after ``t`` (the mesh shown at ``t`` is then on screen)."""
         for start, end in zip(starts, render_ends):
@@ -185,6 +200,9 @@ def main(argv=None) -> int:
     t_first_mesh = visible_at(shown_events[0][0]) - T_START
     t_first_full = wait_full_visible() - T_START
     spin(0.5)
+
+    if args.every_triangle:
+        window._worker._run.__self__.display_triangles = None  # the MeshComputer behind the worker
 
     # -- drags ----------------------------------------------------------------------------------------
     state["record"] = True
@@ -246,6 +264,12 @@ def main(argv=None) -> int:
     # What the long blocks were: a block that contains a whole viewport render is (mostly) that render.
     long_blocks = [(end - g, end) for g, end in zip(gaps, gap_ends) if g - args.heartbeat_ms / 1000.0 > 0.040]
     in_render = sum(any(t0 <= s0 and e0 <= t1 for s0, e0 in zip(starts, render_ends)) for t0, t1 in long_blocks)
+    # ...and how much of each long block the renders inside it took (the rest is other GUI-thread work).
+    long_block_parts = [(t1 - t0 - args.heartbeat_ms / 1000.0, sum(e0 - s0 for s0, e0 in zip(starts, render_ends) if t0 <= s0 and e0 <= t1),
+                         sum(e0 - s0 for s0, e0, _ in gc_spans if t0 <= s0 and e0 <= t1))
+                        for t0, t1 in long_blocks]
+    gc.callbacks.remove(on_gc)
+    gc_times = [e0 - s0 for s0, e0, _ in gc_spans if e0 == e0]
     stats = window._worker.stats
     results = {
         "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
@@ -263,7 +287,10 @@ def main(argv=None) -> int:
         "click_full_detail_s": summary(click_full),
         "gui_block_s": {"max": max(blocks) if blocks else float("nan"), "p99": pct(blocks, 99),
                         "over_50ms": sum(b > 0.050 for b in blocks), "ticks": len(blocks),
-                        "over_40ms": len(long_blocks), "over_40ms_holding_a_render": in_render},
+                        "over_40ms": len(long_blocks), "over_40ms_holding_a_render": in_render,
+                        "over_40ms_block_render_gc_s": long_block_parts},
+        "python_gc_s": {"collections": len(gc_times), "max": max(gc_times, default=0.0),
+                        "total": sum(gc_times)},
         "viewport_render_s": summary(render_times),
         "worker": {"submitted": stats.submitted, "dropped": stats.dropped, "superseded": stats.superseded,
                    "finished": stats.finished, "meshes": stats.results},
@@ -301,6 +328,12 @@ def main(argv=None) -> int:
           f"blocks > 50 ms: {b['over_50ms']} of {b['ticks']} ticks  goal < 50 ms: "
           f"{'met' if b['max'] < GOALS['gui_block_s'] else 'NOT met'}; of the {b['over_40ms']} over 40 ms, "
           f"{b['over_40ms_holding_a_render']} hold a whole viewport render")
+    if b["over_40ms_block_render_gc_s"]:
+        print("  blocks over 40 ms (block / renders in it / garbage collection in it): " + ", ".join(
+            f"{1000 * blk:.0f} / {1000 * rnd:.0f} / {1000 * g:.0f} ms" for blk, rnd, g in b["over_40ms_block_render_gc_s"]))
+    g = results["python_gc_s"]
+    print(f"Python garbage collections while measuring: {g['collections']}, longest {1000 * g['max']:.0f} ms, "
+          f"{1000 * g['total']:.0f} ms in all")
     w = results["worker"]
     print(f"worker: {w['submitted']} requests, {w['dropped']} dropped while waiting, {w['superseded']} stopped "
           f"for a newer one, {w['finished']} finished, {w['meshes']} meshes delivered; "
