@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 T_START = time.perf_counter()
+TRACE_MIN_S = float(os.environ.get("BENCH_TRACE_MIN_MS", "2")) / 1000.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO_ROOT / "resources" / "imface_compact.pt"
 GOALS = {"visible_update_s": 0.150, "full_detail_s": 3.0, "gui_block_s": 0.050}
@@ -50,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--height", type=int, default=800)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one mesh (default 300)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--trace-events", action="store_true",
+                   help="list the Qt events that took over 2 ms inside each long GUI block (diagnostic)")
     p.add_argument("--every-triangle", action="store_true",
                    help="draw the full-detail face with every triangle (the editor decimates it for the viewport)")
     return p.parse_args(argv)
@@ -97,7 +100,23 @@ def main(argv=None) -> int:
 
     from app.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    slow_events: list[tuple[float, float, str]] = []
+    if args.trace_events:
+        class TracingApplication(QApplication):
+            """Records every event delivery on the GUI thread that takes over 2 ms (diagnostic; slows Qt a bit)."""
+
+            def notify(self, receiver, event):  # noqa: N802 (Qt's name)
+                t0 = time.perf_counter()
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    t1 = time.perf_counter()
+                    if t1 - t0 > TRACE_MIN_S:
+                        slow_events.append((t0, t1, f"{event.type().name}->{type(receiver).__name__}"))
+
+        app = TracingApplication(sys.argv[:1])
+    else:
+        app = QApplication.instance() or QApplication(sys.argv[:1])
 
     # -- heartbeat ------------------------------------------------------------------------------------
     gaps: list[float] = []
@@ -346,6 +365,11 @@ def main(argv=None) -> int:
         print("  blocks over 40 ms (block / renders / garbage collections / mesh hand-overs in it): " + ", ".join(
             f"{1000 * blk:.0f} / {1000 * rnd:.0f} / {1000 * g:.0f} / {1000 * h:.0f} ms"
             for blk, rnd, g, h in b["over_40ms_block_render_gc_handover_s"]))
+    if args.trace_events:
+        for t0, t1 in long_blocks:
+            inside = [(e0 - t0, e1 - e0, name) for e0, e1, name in slow_events if e1 >= t0 and e0 <= t1]
+            print(f"  block of {1000 * (t1 - t0):.0f} ms: " + ", ".join(
+                f"+{1000 * off:.0f} {name} {1000 * dur:.0f} ms" for off, dur, name in inside))
     g = results["python_gc_s"]
     print(f"Python garbage collections while measuring: {g['collections']}, longest {1000 * g['max']:.0f} ms, "
           f"{1000 * g['total']:.0f} ms in all")
