@@ -1,6 +1,8 @@
 """The 3D viewport: the face (smooth-shaded), its colour modes, landmarks, the scan and a before/after view.
 
-One ``QtInteractor`` (pyvistaqt) embedded in a frame.  The face is one ``PolyData`` owned by the viewport:
+One ``QtInteractor`` (pyvistaqt < 0.13: a native window VTK draws into; 0.13's ``QOpenGLWidget`` makes Qt
+compose the whole window with OpenGL on every frame, 12-38 ms more per frame without a graphics driver,
+see the README) embedded in a frame.  The face is one ``PolyData`` owned by the viewport:
 a new mesh from the worker is swapped in with ``shallow_copy`` (the worker already computed the vertex
 normals, so the GUI thread does no geometry work) and the actor is rebuilt only when the colour mode
 changes.  Mouse: left-drag orbits, wheel zooms, shift/middle-drag pans (VTK's trackball camera).
@@ -273,9 +275,8 @@ class Viewport(QFrame):
         self.render()
 
     def render(self) -> None:
-        """Ask for a repaint. On screen this is a Qt update (coalesced; the widget's paintGL renders once):
-        an explicit ``plotter.render()`` would render twice, since pyvistaqt's widget repaints - and renders
-        again - after every finished render."""
+        """Ask for a repaint. On screen this is a Qt update: several changes in one event-loop pass are
+        drawn by one render in the widget's paint event."""
         if self._closed:
             return
         if self._off_screen:
