@@ -245,8 +245,10 @@ def main(argv=None) -> int:
     sliders = [g.sliders[0] for g in panels if g.sliders]
     import numpy as np
 
+    phases: list[tuple[float, str]] = []  # (start time, what the benchmark was doing), for the long blocks
     for d in range(args.drags):
         slider = sliders[d % len(sliders)]
+        phases.append((time.perf_counter(), f"drag {d + 1}"))
         lo, hi = slider.minimum(), slider.maximum()
         values = lo + (hi - lo) * (0.5 + 0.4 * np.sin(np.linspace(0, np.pi, args.moves) + d))
         moves: list[tuple[float, int]] = []
@@ -258,6 +260,7 @@ def main(argv=None) -> int:
                 moves.append((time.perf_counter(), window._latest_job.job_id))
             spin(args.interval_ms / 1000.0)
         t_release = time.perf_counter()
+        phases.append((t_release, f"release {d + 1}"))
         slider.setSliderDown(False)
         release_to_full.append(wait_full_visible() - t_release)
         events = shown_events[start:]
@@ -279,6 +282,7 @@ def main(argv=None) -> int:
         slider = sliders[c % len(sliders)]
         start = len(shown_events)
         t0 = time.perf_counter()
+        phases.append((t0, f"click {c + 1}"))
         slider.setValue(float(round(slider.value() + (0.5 if slider.value() < 0 else -0.5) *
                                     (slider.maximum() - slider.minimum()) / 6, 2)))
         job_id = window._latest_job.job_id
@@ -295,9 +299,17 @@ def main(argv=None) -> int:
     long_blocks = [(end - g, end) for g, end in zip(gaps, gap_ends) if g - args.heartbeat_ms / 1000.0 > 0.040]
     in_render = sum(any(t0 <= s0 and e0 <= t1 for s0, e0 in zip(starts, render_ends)) for t0, t1 in long_blocks)
     # ...and how much of each long block the renders inside it took (the rest is other GUI-thread work).
+    def phase_at(t: float) -> str:
+        """What the benchmark was doing at t, and how long after that phase began."""
+        label, since = "start", phases[0][0] if phases else t
+        for t_phase, name in phases:
+            if t_phase <= t:
+                label, since = name, t_phase
+        return f"{label} +{t - since:.2f} s"
+
     long_block_parts = [(t1 - t0 - args.heartbeat_ms / 1000.0, sum(e0 - s0 for s0, e0 in zip(starts, render_ends) if t0 <= s0 and e0 <= t1),
                          sum(e0 - s0 for s0, e0, _ in gc_spans if t0 <= s0 and e0 <= t1),
-                         sum(e0 - s0 for s0, e0 in show_spans if t0 <= s0 and e0 <= t1))
+                         sum(e0 - s0 for s0, e0 in show_spans if t0 <= s0 and e0 <= t1), phase_at(t0))
                         for t0, t1 in long_blocks]
     gc.callbacks.remove(on_gc)
     gc_times = [e0 - s0 for s0, e0, _ in gc_spans if e0 == e0]
@@ -362,9 +374,9 @@ def main(argv=None) -> int:
           f"{'met' if b['max'] < GOALS['gui_block_s'] else 'NOT met'}; of the {b['over_40ms']} over 40 ms, "
           f"{b['over_40ms_holding_a_render']} hold a whole viewport render")
     if b["over_40ms_block_render_gc_handover_s"]:
-        print("  blocks over 40 ms (block / renders / garbage collections / mesh hand-overs in it): " + ", ".join(
-            f"{1000 * blk:.0f} / {1000 * rnd:.0f} / {1000 * g:.0f} / {1000 * h:.0f} ms"
-            for blk, rnd, g, h in b["over_40ms_block_render_gc_handover_s"]))
+        print("  blocks over 40 ms (block / renders / garbage collections / mesh hand-overs in it, when): " + ", ".join(
+            f"{1000 * blk:.0f} / {1000 * rnd:.0f} / {1000 * g:.0f} / {1000 * h:.0f} ms ({when})"
+            for blk, rnd, g, h, when in b["over_40ms_block_render_gc_handover_s"]))
     if args.trace_events:
         for t0, t1 in long_blocks:
             inside = [(e0 - t0, e1 - e0, name) for e0, e1, name in slow_events if e1 >= t0 and e0 <= t1]
