@@ -24,7 +24,6 @@ import argparse
 import gc
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 T_START = time.perf_counter()
 TRACE_MIN_S = float(os.environ.get("BENCH_TRACE_MIN_MS", "2")) / 1000.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
+from _display import UNDER_XVFB, rerun_under_xvfb  # noqa: E402 (beside this script)
 DEFAULT_MODEL = REPO_ROOT / "resources" / "imface_compact.pt"
 GOALS = {"visible_update_s": 0.150, "full_detail_s": 3.0, "gui_block_s": 0.050}
 
@@ -58,14 +58,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _rerun_under_xvfb() -> None:
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            sys.exit("bench_editor.py needs a display: run it in a desktop session or install xvfb-run")
-        os.environ["BENCH_EDITOR_XVFB"] = "1"
-        os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1920x1200x24", sys.executable, *sys.argv])
-
-
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -84,7 +76,7 @@ def main(argv=None) -> int:
     if not args.model.is_file():
         print(f"model not found: {args.model} (pass --model PATH)", file=sys.stderr)
         return 2
-    _rerun_under_xvfb()
+    rerun_under_xvfb("bench_editor.py")
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     sys.path.insert(0, str(REPO_ROOT))
     from imface_core._fast_alloc import configure_allocator
@@ -316,7 +308,7 @@ def main(argv=None) -> int:
     stats = window._worker.stats
     results = {
         "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-                    "display": "Xvfb (software OpenGL)" if os.environ.get("BENCH_EDITOR_XVFB") else
+                    "display": "Xvfb (software OpenGL)" if os.environ.get(UNDER_XVFB) else
                     os.environ.get("DISPLAY")},
         "model": str(args.model),
         "quality": args.quality,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from _display import rerun_under_xvfb  # noqa: E402 (beside this script)
+
 SIZES = ((1000, 760), (760, 580), (500, 380))
 
 
@@ -33,16 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _rerun_under_xvfb() -> None:
-    if os.environ.get("DISPLAY") or os.environ.get("_BENCH_UNDER_XVFB"):
-        return
-    os.environ["_BENCH_UNDER_XVFB"] = "1"
-    os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, *sys.argv])
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    _rerun_under_xvfb()
+    rerun_under_xvfb("bench_render.py")
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     from imface_core._fast_alloc import configure_allocator
 

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     from imface_core.model.blend_field import NeuralBlendField
     from imface_core.training.losses import weighted_total
-    from imface_core.training.trainer import Trainer, _to_tensors
+    from imface_core.training.trainer import Trainer, batch_to_tensors
 
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="detail_frequency_"))
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         return 2
     scan = names.index(args.scan)
     w_coarse, w_fine = t.cfg.coarse_floor, 1.0  # the stage-2 weights after the hand-over
-    fixed = _to_tensors(t.data.batch(np.array([scan]), 8192, 0, np.random.default_rng(7)), t.device)
+    fixed = batch_to_tensors(t.data.batch(np.array([scan]), 8192, 0, np.random.default_rng(7)), t.device)
     cfg = t.net.cfg
     for p in list(t.net.parameters()) + list(t.codes.parameters()):
         p.requires_grad_(False)
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                 line.append(f"{step}: {fine_error_mm():.4f}")
             if step == args.steps:
                 break
-            batch = _to_tensors(t.data.batch(np.array([scan]), 4096, 256, rng), t.device)
+            batch = batch_to_tensors(t.data.batch(np.array([scan]), 4096, 256, rng), t.device)
             loss = weighted_total(t.model(batch, fine=True), t.cfg.weights, w_coarse, w_fine)
             opt.zero_grad()
             loss.backward()

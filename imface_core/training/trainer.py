@@ -99,7 +99,8 @@ def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
     return cfg.lr_final_fraction + (peak - cfg.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def _to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+def batch_to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """A ``FaceScanDataset.batch`` as tensors on ``device`` (flags as floats), ready for the objective."""
     out = {}
     for key, value in batch.items():
         t = torch.from_numpy(np.ascontiguousarray(value))
@@ -224,7 +225,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         scan_ids = self.sampler.next()
-        batch = _to_tensors(self.data.batch(scan_ids, cfg.surface_points, cfg.free_points, self.points_rng), self.device)
+        batch = batch_to_tensors(self.data.batch(scan_ids, cfg.surface_points, cfg.free_points, self.points_rng), self.device)
         terms = self.model(batch, fine=stage == 2)
         loss = weighted_total(terms, cfg.weights, w_coarse, w_fine)
         # One device sync per step (not one per term): on a GPU each .item() stalls the queue.
