@@ -182,10 +182,10 @@ def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
 
 
 DISPLAY_TRIANGLES = 45_000
-"""Most triangles the viewport draws of a full-detail face. Without a graphics driver (software OpenGL) a
-render costs ~0.4 ms per 1,000 triangles on this project's 2-core machine: the 82k-triangle face at 128^3
-took 45 ms per frame in a 1000 x 760 viewport, half of it 27 ms (``benchmarks/bench_render.py``), and
-each frame blocks the GUI thread."""
+"""Most triangles the viewport draws of a full-detail face. Without a graphics driver (software OpenGL) each
+frame blocks the GUI thread: on this project's 2-core machine the 87,726-triangle face at 128^3 took 27.3 ms
+per frame in a 1000 x 760 viewport, decimated to 45,000 21.9 ms (``benchmarks/bench_render.py``); at 30,000
+and 22,000 the eye corners showed faceting artefacts."""
 
 
 def decimated_for_display(poly: pyvista.PolyData, max_triangles: int | None = DISPLAY_TRIANGLES) -> pyvista.PolyData:
@@ -193,15 +193,12 @@ def decimated_for_display(poly: pyvista.PolyData, max_triangles: int | None = DI
 
     vtkDecimatePro keeps a subset of the vertices where they are, with their point data, so the shading
     still uses the full mesh's vertex normals (and colours). It runs on the worker thread and lets the GUI
-    thread run meanwhile (~0.1-0.2 s for 82k triangles; ``benchmarks/bench_render.py``). Export and every
-    computation use the full mesh (``DisplayMesh.mesh``).
+    thread run meanwhile (0.2 s for 88k triangles, the GUI thread paused at most 4 ms;
+    ``benchmarks/bench_render.py``). Export and every computation use the full mesh (``DisplayMesh.mesh``).
     """
     if max_triangles is None or poly.n_cells <= max_triangles:
         return poly
-    out = poly.decimate_pro(1.0 - max_triangles / poly.n_cells, preserve_topology=True)
-    if "Normals" in out.point_data:
-        out.point_data.active_normals = out.point_data["Normals"]
-    return out
+    return poly.decimate_pro(1.0 - max_triangles / poly.n_cells, preserve_topology=True)
 
 
 def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     full, preview = meshes[-1], meshes[0]
 
     every = to_polydata(full.mesh)
-    shown, seconds, pause = _decimate_timed(every, DISPLAY_TRIANGLES)
+    shown, seconds, pause = _timed_with_pause_probe(lambda: decimated_for_display(every, DISPLAY_TRIANGLES))
     print(f"decimation {every.n_cells} -> {shown.n_cells} triangles: {1000 * seconds:.0f} ms; longest pause of "
           f"another Python thread meanwhile {1000 * pause:.0f} ms")
     variants = [("full detail, every triangle", every), ("full detail, as shown", shown),
@@ -87,10 +87,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _decimate_timed(poly, triangles: int):
-    """(decimated poly, seconds, longest gap between 2 ms ticks of another Python thread meanwhile)."""
-    from app.engine import decimated_for_display
-
+def _timed_with_pause_probe(call):
+    """(``call()``, its seconds, the longest gap between 2 ms ticks of another Python thread meanwhile)."""
     gaps, stop = [], threading.Event()
 
     def tick() -> None:
@@ -105,7 +103,7 @@ def _decimate_timed(poly, triangles: int):
     ticker.start()
     time.sleep(0.05)
     t0 = time.perf_counter()
-    out = decimated_for_display(poly, triangles)
+    out = call()
     seconds = time.perf_counter() - t0
     stop.set()
     ticker.join()
