@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "synth": "synth",
     "prep": "prep",
     "train": "train",
+    "polish": "polish",
     "generate": "generate",
     "bench": "bench",
     "fit": "fit",

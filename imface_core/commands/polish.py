@@ -1,0 +1,52 @@
+"""``imface polish``: more training of a run's wrinkle field (RDF and z_det) with the coarse model frozen."""
+
+from __future__ import annotations
+
+import argparse
+
+from imface_core.commands.train import _positive_float, _positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "polish",
+        help="train a finished run's wrinkle field further (fast on a CPU)",
+        description="Trains only the refinement displacement field and the per-scan detail codes of the run in "
+        "RUN_DIR, everything else frozen, through a linearised fine SDF whose coarse parts are computed once "
+        "(about 10x more points per second than a stage-2 step on a CPU). Updates RUN_DIR/checkpoint.pt "
+        "(resumable: run the same command again) and writes RUN_DIR/model.pt at the end.",
+    )
+    p.add_argument("--run", required=True, help="training run folder with checkpoint.pt (from `imface train`)")
+    p.add_argument("--data", required=True, help="the prepared data folder the run was trained on")
+    p.add_argument("--steps", type=_positive_int, default=6000, help="polish steps in all (default 6000)")
+    p.add_argument("--batch-scans", type=_positive_int, default=64, help="scans per step (default 64)")
+    p.add_argument("--points", type=_positive_int, default=1024, help="surface points per scan per step (default 1024)")
+    p.add_argument("--cache-points", type=_positive_int, default=6144,
+                   help="fixed surface points per scan whose coarse values are cached (default 6144)")
+    p.add_argument("--near-surface-mm", type=float, default=0.0,
+                   help="also fit the field up to this far off the surface (half the cached points; default 0)")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate of the field (codes: 2x)")
+    p.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (with a checkpoint) after this long")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imface_core.training.detail_polish import DetailPolisher, PolishSettings
+    from imface_core.training.trainer import pick_device
+
+    settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
+                              cache_points=args.cache_points,
+                              near_surface_mm=args.near_surface_mm, lr_net=args.lr, lr_codes=2 * args.lr)
+    polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
+                              device=pick_device(args.device))
+    if polisher.step >= settings.steps:
+        print(f"already polished to step {polisher.step}; pass a larger --steps to go on")
+        return 0
+    record = polisher.run()
+    state = "finished" if record["step"] >= settings.steps else "stopped (run the same command to go on)"
+    print(f"polish {state} at step {record['step']} after {record['seconds'] / 60:.1f} min; "
+          f"fine SDF error on {settings.check_scans} training scans (exact pipeline): "
+          f"{record['error_before_mm']:.4f} -> {record['error_after_mm']:.4f} mm; "
+          f"linearisation error {record['linearisation_error_mm']:.5f} mm; model: {args.run}/model.pt")
+    return 0
