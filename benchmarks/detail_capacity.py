@@ -40,26 +40,23 @@ def main(argv=None) -> int:
     configure_allocator()
     import torch
 
-    from imface_core.training.detail_polish import (
-        DetailCache, coarse_with_jacobian, exact_fine_error_mm, linearised_fine_terms,
-    )
+    from imface_core.training.detail_polish import build_cache, exact_fine_error_mm, linearised_fine_terms
+    from imface_core.training.losses import weighted_total
     from imface_core.training.trainer import Trainer
 
     work = Path(tempfile.mkdtemp(prefix="detail_capacity_"))
     shutil.copy(args.run / "checkpoint.pt", work / "checkpoint.pt")
     for count in args.scans:
         t = Trainer(args.data, work, None, resume=True, progress=False, device=torch.device("cpu"))
-        net, codes, w = t.net, t.codes, t.cfg.weights
+        net, codes = t.net, t.codes
         for p in list(net.parameters()) + list(codes.parameters()):
             p.requires_grad_(False)
         scans = np.linspace(0, len(t.data) - 1, count).round().astype(np.int64)
         batch = t.data.batch(scans, 6144, 0, np.random.default_rng(0))
         identity = torch.from_numpy(batch["identity"])
         scan_ids = torch.from_numpy(scans)
-        parts = [coarse_with_jacobian(net, torch.from_numpy(batch["surface"][i : i + 1]), codes.id.weight[identity[i : i + 1]],
-                                      codes.exp.weight[scan_ids[i : i + 1]]) for i in range(count)]
-        cache = DetailCache(*(torch.cat([p[k] for p in parts]) for k in ("x_t", "sdf", "grad", "jacobian")),
-                            normals=torch.from_numpy(batch["normals"]), target=torch.zeros(count, 6144))
+        cache = build_cache(net, codes, torch.from_numpy(batch["surface"]), torch.from_numpy(batch["normals"]), identity,
+                            scan_ids=scan_ids)
         check = torch.from_numpy(t.data.batch(scans, 2048, 0, np.random.default_rng(1))["surface"])
         line = [f"0: {exact_fine_error_mm(net, codes, check, scan_ids, identity):.4f}"]
         for p in net.detail_parameters() + [codes.det.weight]:
@@ -73,8 +70,7 @@ def main(argv=None) -> int:
                 group["lr"] = group["base"] * min(1.0, (step + 1) / 50)
             part = cache.take(torch.arange(count), torch.randint(0, 6144, (count, 1024), generator=gen))
             terms = linearised_fine_terms(net, part, codes.det.weight[scan_ids])
-            loss = (w.sdf * terms["sdf_fine"] + w.normal * terms["normal_fine"] + w.eikonal * terms["eikonal_fine"]
-                    + w.code_det * terms["code_det"])
+            loss = weighted_total(terms, t.cfg.weights, coarse=0.0, fine=1.0)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -31,8 +31,8 @@ from torch import Tensor
 
 from imface_core.checkpoint import save_checkpoint
 from imface_core.model.imface_net import ImFaceNet
-from imface_core.training.losses import LatentCodes
-from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer
+from imface_core.training.losses import LatentCodes, weighted_total
+from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer, cosine_factor
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +112,25 @@ def build_cache(
     normals: Tensor,
     identity: Tensor,
     target: Tensor | None = None,
+    scan_ids: Tensor | None = None,
     chunk_scans: int = 4,
     progress: Callable[[int], None] | None = None,
 ) -> DetailCache:
-    """The cache for scans with points (S, M, 3) (``target`` SDF (S, M) there, default 0: surface points),
-    the surface normals (S, M, 3) and identity indices (S,)."""
+    """The cache for S scans with points (S, M, 3) (``target`` SDF (S, M) there, default 0: surface points),
+    the surface normals (S, M, 3), identity indices (S,) and scan indices (S,) into the code tables
+    (default 0..S-1)."""
     parts: dict[str, list[Tensor]] = {"x_t": [], "sdf": [], "grad": [], "jacobian": []}
     device = next(net.parameters()).device
+    scan_ids = torch.arange(surface.shape[0]) if scan_ids is None else scan_ids
     for start in range(0, surface.shape[0], chunk_scans):
-        scans = torch.arange(start, min(start + chunk_scans, surface.shape[0]))
+        rows = torch.arange(start, min(start + chunk_scans, surface.shape[0]))
         with torch.no_grad():
-            z_id, z_exp = codes.id.weight[identity[scans].to(device)], codes.exp.weight[scans.to(device)]
-        out = coarse_with_jacobian(net, surface[scans].to(device), z_id, z_exp)
+            z_id, z_exp = codes.id.weight[identity[rows].to(device)], codes.exp.weight[scan_ids[rows].to(device)]
+        out = coarse_with_jacobian(net, surface[rows].to(device), z_id, z_exp)
         for key in parts:
             parts[key].append(out[key])
         if progress is not None:
-            progress(len(scans))
+            progress(len(rows))
     target = torch.zeros(surface.shape[:2]) if target is None else target
     return DetailCache(**{k: torch.cat(v) for k, v in parts.items()}, normals=normals.to(device), target=target.to(device))
 
@@ -193,18 +196,15 @@ class DetailPolisher:
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT_NAME)
         record = checkpoint.get(POLISH_KEY)
         state = checkpoint.get(POLISH_STATE_KEY)
-        if record is not None and settings is not None and record["settings"] != asdict(settings):
-            record = dict(record, settings=asdict(settings))  # longer or otherwise changed: go on from its step
         self.settings = settings or (PolishSettings(**record["settings"]) if record else PolishSettings())
-        self.record = record or {"step": 0, "seconds": 0.0, "settings": asdict(self.settings)}
-        self.record["settings"] = asdict(self.settings)
+        self.record = record or {"step": 0, "seconds": 0.0}
+        self.record["settings"] = asdict(self.settings)  # changed settings (a longer run): go on from its step
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.show_progress = progress
         net, codes = self.trainer.net, self.trainer.codes
         for p in list(net.parameters()) + list(codes.parameters()):
             p.requires_grad_(False)
-        self.trainable = net.detail_parameters() + [codes.det.weight]
-        for p in self.trainable:
+        for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
         s = self.settings
         self.optimizer = torch.optim.Adam([
@@ -223,9 +223,11 @@ class DetailPolisher:
     def step(self) -> int:
         return int(self.record["step"])
 
-    def _points(self, count: int, seed: int) -> tuple[Tensor, Tensor]:
-        """Fixed surface points and normals (S, count, 3) of every scan, from ``seed``."""
-        batch = self.trainer.data.batch(np.arange(len(self.trainer.data)), count, 0, np.random.default_rng(seed))
+    def _points(self, count: int, seed: int, scans: int | None = None) -> tuple[Tensor, Tensor]:
+        """Fixed surface points and normals (S, count, 3) of the first ``scans`` scans (all by default), from
+        ``seed`` (the points of a scan do not depend on how many scans follow it)."""
+        scans = len(self.trainer.data) if scans is None else scans
+        batch = self.trainer.data.batch(np.arange(scans), count, 0, np.random.default_rng(seed))
         return torch.from_numpy(batch["surface"]), torch.from_numpy(batch["normals"])
 
     def prepare(self) -> None:
@@ -249,7 +251,7 @@ class DetailPolisher:
             bar.close()
         log.info("cache of %d x %d points built in %.0f s", len(data), s.cache_points, time.monotonic() - t0)
         check = torch.arange(min(s.check_scans, len(data)))
-        self.check_points = self._points(2048, s.seed + 1)[0][check]
+        self.check_points = self._points(2048, s.seed + 1, len(check))[0]
         self.check_scans, self.check_identity = check, identity[check]
         self.linearisation_error_mm = self._linearisation_error_mm()
         log.info("linearised vs exact fine SDF on cached points: mean %.5f mm", self.linearisation_error_mm)
@@ -286,12 +288,11 @@ class DetailPolisher:
 
     def lr_factor(self, step: int) -> float:
         s = self.settings
-        t = min(step / max(1, s.steps), 1.0)
         warm = min(1.0, (step + 1) / max(1, s.warmup_steps))
-        return warm * (s.lr_final_fraction + (1.0 - s.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t)))
+        return warm * cosine_factor(step / max(1, s.steps), 1.0, s.lr_final_fraction)
 
     def train_step(self) -> dict[str, float]:
-        s, net, codes, w = self.settings, self.trainer.net, self.trainer.codes, self.trainer.cfg.weights
+        s, net, codes = self.settings, self.trainer.net, self.trainer.codes
         factor = self.lr_factor(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
@@ -299,8 +300,7 @@ class DetailPolisher:
         columns = torch.randint(0, s.cache_points, (len(scans), s.points), generator=self.generator)
         part = self.cache.take(scans, columns)
         terms = linearised_fine_terms(net, part, codes.det.weight[scans.to(part.x_t.device)])
-        loss = (w.sdf * terms["sdf_fine"] + w.normal * terms["normal_fine"] + w.eikonal * terms["eikonal_fine"]
-                + w.code_det * terms["code_det"])
+        loss = weighted_total(terms, self.trainer.cfg.weights, coarse=0.0, fine=1.0)
         values = torch.stack([loss.detach()] + [v.detach() for v in terms.values()]).tolist()
         if not math.isfinite(values[0]):
             raise FloatingPointError(f"detail polish: loss became {values[0]} at step {self.step}; lower --lr")

@@ -116,10 +116,11 @@ GEOMETRY_TERMS = ("sdf", "normal", "eikonal", "eikonal_canonical")
 
 
 def weighted_total(terms: dict[str, Tensor], w: LossWeights, coarse: float = 1.0, fine: float = 0.0) -> Tensor:
-    """Sum of the weighted terms; geometry terms scaled by the stage hand-over factors."""
-    total = terms["sdf"].new_zeros(())
+    """Sum of the weighted terms present in ``terms``; geometry terms scaled by the stage hand-over factors."""
+    total = next(iter(terms.values())).new_zeros(())
     for name in GEOMETRY_TERMS:
-        total = total + coarse * getattr(w, name) * terms[name]
+        if name in terms:
+            total = total + coarse * getattr(w, name) * terms[name]
         if f"{name}_fine" in terms:
             total = total + fine * getattr(w, name) * terms[f"{name}_fine"]
     for name in ("code_id", "code_exp", "code_det", "landmark_exp", "landmark_id", "consistency_exp",

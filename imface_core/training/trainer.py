@@ -92,11 +92,16 @@ def build_network(cfg: TrainConfig, template68: np.ndarray) -> ImFaceNet:
     return ImFaceNet(cfg.model, t68[LANDMARKS5], t68)
 
 
+def cosine_factor(progress: float, peak: float, final: float) -> float:
+    """Cosine from ``peak`` at progress 0 to ``final`` at progress 1 (clamped)."""
+    t = min(max(progress, 0.0), 1.0)
+    return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
     """Cosine from 1 to ``lr_final_fraction`` over the run, or from ``lr_restart_peak`` after a restart."""
     start, peak = (cfg.lr_restart_step, cfg.lr_restart_peak) if 0 < cfg.lr_restart_step <= step else (0, 1.0)
-    t = min((step - start) / max(1, cfg.total_steps - start), 1.0)
-    return cfg.lr_final_fraction + (peak - cfg.lr_final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return cosine_factor((step - start) / max(1, cfg.total_steps - start), peak, cfg.lr_final_fraction)
 
 
 def batch_to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
