@@ -56,7 +56,8 @@ class PolishSettings:
     lr_final_fraction: float = 0.1
     warmup_steps: int = 200
     """Linear learning-rate warm-up: a fresh Adam at the full rate first pulls the trained field off
-    (30 steps without it raised the fine error from 0.149 to 0.166 mm)."""
+    (one run through this class on v3 without it, 30 steps, 512 cached points per scan, 16 check scans:
+    exact fine error 0.149 -> 0.166 mm)."""
     seed: int = 0
     checkpoint_minutes: float = 5.0
     log_every: int = 20
