@@ -425,3 +425,22 @@ def test_fine_create_graph_differentiates_through_the_normal():
     torch.testing.assert_close(through["sdf"], detached["sdf"])
     through["normal"].sum().backward()
     assert net.template_field.minis.hidden_weights[0].grad.abs().sum() > 0
+
+
+def test_reset_detail_field_gives_a_fresh_field_of_the_new_size_that_a_checkpoint_rebuilds():
+    net = make_net(seed=4)
+    randomize_zero_layers(net)
+    x = points(1, 30)
+    z_id, z_exp, _ = codes(net.cfg, 1)
+    coarse_before = net.coarse(x, z_id, z_exp)["sdf"]
+    old_detail = net.detail_parameters()
+    net.reset_detail_field(width=24, code_dim=2 * K, first_omega0=90.0)
+    assert (net.cfg.det_width, net.cfg.det_dim, net.cfg.det_first_omega0) == (24, 2 * K, 90.0)
+    assert {id(p) for p in net.detail_parameters()}.isdisjoint(id(p) for p in old_detail)
+    assert {id(p) for p in net.parameters()} == {id(p) for p in net.coarse_parameters() + net.detail_parameters()}
+    z_det = torch.randn(1, 2 * K) * 0.5
+    out = net.fine(x, z_id, z_exp, z_det)
+    assert torch.equal(out["displacement"], torch.zeros_like(out["displacement"]))  # zero-initialised output
+    torch.testing.assert_close(out["sdf"], coarse_before)  # the coarse model is untouched
+    clone = ImFaceNet(ModelConfig.from_dict(net.cfg.to_dict()), torch.zeros(K, 3), torch.zeros(68, 3))
+    clone.load_state_dict(net.state_dict())  # shapes match the new config

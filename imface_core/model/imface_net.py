@@ -14,6 +14,8 @@ normal by the refinement displacement field RDF(x_t; z_det, L_tmp).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -76,27 +78,44 @@ class ImFaceNet(nn.Module):
         self.register_buffer("template_landmarks5", lm5)
         self.register_buffer("template_landmarks68", lm68)
 
-        def field(out_dim: int, code_dim: int, width: int, depth: int, zero: bool,
-                  first_omega0: float | None = None) -> NeuralBlendField:
-            return NeuralBlendField(
-                out_dim,
-                code_dim,
-                num_regions=k,
-                width=width,
-                depth=depth,
-                omega0=cfg.omega0,
-                fusion_width=cfg.fusion_width,
-                zero_init_output=zero,
-                mapping_width=cfg.mapping_width,
-                first_omega0=first_omega0,
-            )
-
+        field = self._blend_field
         self.expression_field = field(3, cfg.exp_dim, cfg.exp_width, cfg.exp_depth, True)
         self.identity_field = field(4, cfg.id_dim, cfg.id_width, cfg.id_depth, True)
         self.template_field = field(1, 0, cfg.tmpl_width, cfg.tmpl_depth, False)
         self.detail_field = field(1, cfg.det_dim, cfg.det_width, cfg.det_depth, True, cfg.det_first_omega0)
         self.landmark_net_exp = _landmark_net(cfg.exp_dim + cfg.id_dim, cfg.landmark_net_width, lm5)
         self.landmark_net_id = _landmark_net(cfg.id_dim, cfg.landmark_net_width, lm5)
+
+    def _blend_field(self, out_dim: int, code_dim: int, width: int, depth: int, zero: bool,
+                     first_omega0: float | None = None) -> NeuralBlendField:
+        cfg = self.cfg
+        return NeuralBlendField(
+            out_dim,
+            code_dim,
+            num_regions=cfg.num_regions,
+            width=width,
+            depth=depth,
+            omega0=cfg.omega0,
+            fusion_width=cfg.fusion_width,
+            zero_init_output=zero,
+            mapping_width=cfg.mapping_width,
+            first_omega0=first_omega0,
+        )
+
+    def reset_detail_field(self, width: int | None = None, code_dim: int | None = None,
+                           first_omega0: float | None = None) -> None:
+        """Replace the RDF by a fresh one (zero output: fine SDF = coarse SDF), optionally of another width,
+        detail-code size or first-layer frequency; ``cfg`` follows, so a checkpoint rebuilds the new field."""
+        cfg = self.cfg
+        self.cfg = replace(
+            cfg,
+            det_width=cfg.det_width if width is None else width,
+            det_dim=cfg.det_dim if code_dim is None else code_dim,
+            det_first_omega0=cfg.det_first_omega0 if first_omega0 is None else first_omega0,
+        )
+        c = self.cfg
+        device = self.template_landmarks5.device
+        self.detail_field = self._blend_field(1, c.det_dim, c.det_width, c.det_depth, True, c.det_first_omega0).to(device)
 
     # ------------------------------------------------------------------ parameters
 
