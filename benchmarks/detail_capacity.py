@@ -99,10 +99,11 @@ def main(argv=None) -> int:
         opt = torch.optim.Adam([{"params": net.detail_parameters(), "lr": args.lr, "base": args.lr},
                                 {"params": [codes.det.weight], "lr": 2 * args.lr, "base": 2 * args.lr}])
         gen = torch.Generator().manual_seed(0)
-        miss = (cache.sdf - cache.target).abs()
-        tilt = 1.0 - torch.nn.functional.cosine_similarity(cache.grad, cache.normals, dim=-1)
-        focus_weights = miss / miss.mean() + tilt / tilt.mean()
         focused = int(round(args.focus * args.points))
+        if focused:
+            miss = (cache.sdf - cache.target).abs()
+            tilt = 1.0 - torch.nn.functional.cosine_similarity(cache.grad, cache.normals, dim=-1)
+            focus_weights = miss / miss.mean() + tilt / tilt.mean()
         start = time.monotonic()
         for step in range(args.visits):
             for group in opt.param_groups:

@@ -42,8 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def smooth_band(vertices: np.ndarray, values: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-weighted average of ``values`` over valid vertices within 3 sigma (a sparse KD-tree product)."""
+def gaussian_average(vertices: np.ndarray, valid: np.ndarray, sigma: float):
+    """The Gaussian-weighted average over valid vertices within 3 sigma, as a function of per-vertex values
+    (one sparse KD-tree matrix, built once per mesh)."""
     from scipy.sparse import csr_matrix
     from scipy.spatial import cKDTree
 
@@ -52,8 +53,8 @@ def smooth_band(vertices: np.ndarray, values: np.ndarray, valid: np.ndarray, sig
     src = src[rng.permutation(len(src))[: min(len(src), 40000)]]  # ~every 2nd vertex: plenty for a 2.5 mm blur
     pairs = cKDTree(vertices).sparse_distance_matrix(cKDTree(vertices[src]), 3.0 * sigma, output_type="coo_matrix")
     w = csr_matrix((np.exp(-0.5 * (pairs.data / sigma) ** 2), (pairs.row, pairs.col)), shape=(len(vertices), len(src)))
-    total = np.asarray(w.sum(axis=1)).ravel()
-    return np.asarray(w @ values[src]).ravel() / np.maximum(total, 1e-12)
+    total = np.maximum(np.asarray(w.sum(axis=1)).ravel(), 1e-12)
+    return lambda values: np.asarray(w @ values[src]).ravel() / total
 
 
 def band_numbers(residual: np.ndarray, moved: np.ndarray) -> dict[str, float]:
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
     from scipy.spatial import cKDTree
 
     from imface_core import FaceModel
+    from imface_core.engine.displacement import displace_surface
+    from imface_core.engine.field import FaceField
 
     labels = args.labels or [m.parent.name if m.name in ("model.pt", "checkpoint.pt") else m.stem for m in args.models]
     models = [FaceModel.load(m, device="cpu") for m in args.models]
@@ -94,16 +97,15 @@ def main(argv=None) -> int:
         for col, (label, model) in enumerate(zip(labels, models)):
             codes = model.codes(identity, expression)
             coarse = model.mesh(codes, resolution=args.resolution, detail=False)
-            fine = model.mesh(codes, resolution=args.resolution, method="displace")
-            if len(fine.vertices) != len(coarse.vertices):
-                raise SystemExit(f"{label}: the displaced mesh has other vertices than the coarse one")
+            # the editor's method="displace" mesh, on this coarse mesh (same vertices, no second extraction)
+            fine, _ = displace_surface(FaceField(model, codes), coarse)
             v, n = np.asarray(coarse.vertices), np.asarray(coarse.vertex_normals)
             moved = 100.0 * np.einsum("ij,ij->i", np.asarray(fine.vertices) - v, n)
             dist, nearest = tree.query(v)
             residual = 100.0 * np.einsum("ij,ij->i", samples[nearest] - v, sample_normals[nearest])
             valid = dist < NEAR_SCAN_MM / 100.0
-            residual_smooth = smooth_band(v, residual, valid, sigma)
-            moved_smooth = smooth_band(v, moved, valid, sigma)
+            smooth = gaussian_average(v, valid, sigma)
+            residual_smooth, moved_smooth = smooth(residual), smooth(moved)
             bands = {
                 "smooth": band_numbers(residual_smooth[valid], moved_smooth[valid]),
                 "fine": band_numbers((residual - residual_smooth)[valid], (moved - moved_smooth)[valid]),

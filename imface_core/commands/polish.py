@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imface_core.commands.train import _positive_float, _positive_int
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+from imface_core.commands.train import _non_negative_float, _positive_float, _positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
