@@ -2,7 +2,7 @@
 
     python benchmarks/detail_capacity.py --run RUN_DIR --data DATA_DIR [--scans 16 64 | --identities s0_003 s0_021]
         [--visits 200] [--points 1024] [--cache-points 6144] [--normal-weight W] [--lr 5e-4] [--focus F]
-        [--fresh [--width W] [--code-dim D] [--frequency F]] [--save MODEL.pt]
+        [--fresh [--width W] [--code-dim D] [--frequency F] [--plane-channels C] [--person-code-std S]] [--save MODEL.pt]
 
 For each subset (S scans spread over the training set, or every scan of the named identities), the run's own RDF
 and z_det (or, with ``--fresh``, a new RDF of the given size and new codes) are trained on those scans alone with
@@ -50,6 +50,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--code-dim", type=int, default=None, help="with --fresh: z_det size (default: the run's)")
     p.add_argument("--frequency", type=float, default=None,
                    help="with --fresh: RDF first-layer frequency factor (default: the run's)")
+    p.add_argument("--plane-channels", type=int, default=None,
+                   help="with --fresh: channels of the RDF's detail plane (0: none; default: the run's); the plane "
+                        "trains at lr x the run's lr_plane_scale")
+    p.add_argument("--person-code-std", type=float, default=0.0,
+                   help="with --fresh: z_det of a person's scans start from one shared random vector of this spread")
     p.add_argument("--save", type=Path, default=None, help="write the model after the last subset here")
     return p.parse_args(argv)
 
@@ -75,10 +80,8 @@ def main(argv=None) -> int:
         if args.normal_weight is not None:
             weights.normal = args.normal_weight
         if args.fresh:
-            net.reset_detail_field(args.width, args.code_dim, args.frequency)
-            t.cfg.model = net.cfg
-            codes.det = torch.nn.Embedding(len(t.data), net.cfg.det_dim)
-            torch.nn.init.normal_(codes.det.weight, 0.0, t.cfg.code_init_std)
+            t.replace_detail_field(args.person_code_std, args.width, args.code_dim, args.frequency, args.plane_channels)
+            codes = t.codes
         for p in list(net.parameters()) + list(codes.parameters()):
             p.requires_grad_(False)
         if count is None:
@@ -96,8 +99,12 @@ def main(argv=None) -> int:
         line = [f"0: {exact_fine_error_mm(net, codes, check, scan_ids, identity):.4f}"]
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        opt = torch.optim.Adam([{"params": net.detail_parameters(), "lr": args.lr, "base": args.lr},
-                                {"params": [codes.det.weight], "lr": 2 * args.lr, "base": 2 * args.lr}])
+        plane = net.detail_plane_parameters()
+        field = [p for p in net.detail_parameters() if all(p is not q for q in plane)]
+        plane_lr = args.lr * t.cfg.lr_plane_scale
+        opt = torch.optim.Adam([{"params": field, "lr": args.lr, "base": args.lr},
+                                {"params": [codes.det.weight], "lr": 2 * args.lr, "base": 2 * args.lr}]
+                               + ([{"params": plane, "lr": plane_lr, "base": plane_lr}] if plane else []))
         gen = torch.Generator().manual_seed(0)
         focused = int(round(args.focus * args.points))
         if focused:
@@ -120,7 +127,8 @@ def main(argv=None) -> int:
             opt.step()
             if (step + 1) % 100 == 0:
                 line.append(f"{step + 1}: {exact_fine_error_mm(net, codes, check, scan_ids, identity):.4f}")
-        what = (f"fresh RDF width {net.cfg.det_width}, z_det {net.cfg.det_dim}, frequency {net.cfg.det_first_omega0:g}"
+        what = (f"fresh RDF width {net.cfg.det_width}, z_det {net.cfg.det_dim}, frequency {net.cfg.det_first_omega0:g}, "
+                f"detail plane {net.cfg.det_plane_channels} channels, person code spread {args.person_code_std:g}"
                 if args.fresh else "the run's RDF")
         print(f"{what}; lr {args.lr:g}, normal weight {weights.normal:g}, focus {args.focus:g}, {args.points} of {args.cache_points} cached "
               f"points per scan and step; {len(scans)} scans, mean |exact fine SDF| (mm) after N visits per scan: "

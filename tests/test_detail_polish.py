@@ -105,3 +105,60 @@ def test_polish_resumes_where_it_stopped(polish_run, tiny_data_dir, capsys):
 def test_polish_without_a_run_says_what_to_do(tmp_path, tiny_data_dir, capsys):
     assert cli_main(["polish", "--run", str(tmp_path), "--data", str(tiny_data_dir)]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_a_fresh_field_with_a_detail_plane_learns_detail_and_shares_codes_within_a_person(polish_run, tiny_data_dir):
+    settings = PolishSettings(steps=60, batch_scans=4, points=256, cache_points=1024, lr_net=2e-3, lr_codes=2e-3,
+                              warmup_steps=5, check_scans=8, log_every=10, fresh_field=True, plane_channels=3,
+                              person_code_std=0.05)
+    record = DetailPolisher(polish_run, tiny_data_dir, settings, device=torch.device("cpu"), progress=False).run()
+    assert record["error_after_mm"] < 0.9 * record["error_before_mm"], record  # from zero detail to some
+    ck = load_checkpoint(polish_run / "checkpoint.pt")
+    assert ck["config"]["model"]["det_plane_channels"] == 3
+    assert "detail_plane.features" in ck["model_state"]
+    det = ck["codes"]["det"]
+    identity = np.array([ck["identities"].index(s["identity"]) for s in ck["scans"]])
+    first, second = det[identity == 0], det[identity == 1]
+    # scans of a person start from one shared code: they stay closer to each other than to another person's
+    assert torch.cdist(first, first).mean() < 0.5 * torch.cdist(first, second).mean()
+    model = FaceModel.load(polish_run / "model.pt", device="cpu")
+    assert model.net.detail_plane is not None
+    assert np.isfinite(model.sdf(np.zeros((4, 3), np.float32), model.codes(identity=0, expression=0))).all()
+
+
+def test_a_fresh_field_resumes_without_a_second_reset(polish_run, tiny_data_dir):
+    common = ["polish", "--run", str(polish_run), "--data", str(tiny_data_dir), "--batch-scans", "4",
+              "--points", "64", "--cache-points", "256", "--device", "cpu", "--fresh-field", "--plane-channels", "2"]
+    assert cli_main(common + ["--steps", "3"]) == 0
+    first = load_checkpoint(polish_run / "checkpoint.pt")
+    assert cli_main(common + ["--steps", "5"]) == 0
+    second = load_checkpoint(polish_run / "checkpoint.pt")
+    assert second[POLISH_KEY]["step"] == 5 and second[POLISH_KEY]["settings"]["fresh_field"]
+    # two more Adam steps from the saved field, not a new random plane
+    moved = (second["model_state"]["detail_plane.features"] - first["model_state"]["detail_plane.features"]).abs()
+    assert 0 < float(moved.max()) < 0.05
+
+
+def test_a_fresh_field_refuses_a_run_polished_without_one(polish_run, tiny_data_dir, capsys):
+    common = ["polish", "--run", str(polish_run), "--data", str(tiny_data_dir), "--batch-scans", "4",
+              "--points", "64", "--cache-points", "256", "--device", "cpu"]
+    assert cli_main(common + ["--steps", "2"]) == 0
+    assert cli_main(common + ["--steps", "4", "--fresh-field"]) != 0
+    assert "without a fresh field" in capsys.readouterr().err
+    assert cli_main(common + ["--steps", "4", "--plane-channels", "2"]) != 0
+
+
+def test_replacing_the_detail_field_keeps_the_rest_of_the_run_resumable(tmp_path, tiny_run_dir, tiny_data_dir):
+    shutil.copy(tiny_run_dir / "checkpoint.pt", tmp_path / "checkpoint.pt")
+    t = Trainer(tiny_data_dir, tmp_path, None, resume=True, progress=False, device=torch.device("cpu"))
+    coarse = t.net.template_field.minis.out_weight
+    moments = t.optimizer.state[coarse]["exp_avg"].clone()
+    t.replace_detail_field(0.0, plane_channels=2)
+    assert torch.equal(t.optimizer.state[coarse]["exp_avg"], moments)
+    assert t.net.detail_plane.features not in t.optimizer.state  # new parameters start afresh
+    groups = {len(g["params"]) for g in t.optimizer.param_groups}
+    assert len(t.optimizer.param_groups) == 3 and 1 in groups  # networks, codes, the plane at its own rate
+    t.save()
+    again = Trainer(tiny_data_dir, tmp_path, None, resume=True, progress=False, device=torch.device("cpu"))
+    assert again.net.cfg.det_plane_channels == 2
+    torch.testing.assert_close(again.optimizer.state[again.net.template_field.minis.out_weight]["exp_avg"], moments)

@@ -10,6 +10,7 @@ import torch
 import imface_core.model.blend_field as blend_field_module
 import imface_core.model.imface_net as imface_net_module
 from imface_core.model import BatchedFiLMSiren, ImFaceNet, ModelConfig, NeuralBlendField
+from imface_core.model.detail_plane import DetailPlane
 
 K = 5
 
@@ -444,3 +445,67 @@ def test_reset_detail_field_gives_a_fresh_field_of_the_new_size_that_a_checkpoin
     torch.testing.assert_close(out["sdf"], coarse_before)  # the coarse model is untouched
     clone = ImFaceNet(ModelConfig.from_dict(net.cfg.to_dict()), torch.zeros(K, 3), torch.zeros(68, 3))
     clone.load_state_dict(net.state_dict())  # shapes match the new config
+
+
+# ---------------------------------------------------------------- detail plane
+
+
+def test_detail_plane_reads_texels_exactly_and_interpolates_linearly_between_them():
+    torch.manual_seed(0)
+    plane = DetailPlane(3, half_width=0.1, half_height=0.05, texel=0.05, init_std=1.0)
+    assert tuple(plane.features.shape) == (3, 5, 3)  # rows (y), columns (x), channels
+    f = plane.features.detach()
+    corner = torch.tensor([[-0.1, -0.05, 0.7]])  # (column 0, row 0); z is ignored
+    torch.testing.assert_close(plane(corner)[0], f[0, 0])
+    texel = torch.tensor([[0.0, 0.05, -0.3]])  # column 2, row 2 (the last row)
+    torch.testing.assert_close(plane(texel)[0], f[2, 2], atol=1e-3, rtol=0)
+    between = torch.tensor([[-0.075, 0.0, 0.0]])  # half-way between columns 0 and 1 of row 1
+    torch.testing.assert_close(plane(between)[0], 0.5 * (f[1, 0] + f[1, 1]))
+    outside = torch.tensor([[5.0, 5.0, 0.0]])  # beyond the rectangle: the nearest border texel
+    torch.testing.assert_close(plane(outside)[0], f[-1, -1], atol=1e-3, rtol=0)
+
+
+def test_detail_plane_is_differentiable_twice_in_the_point():
+    torch.manual_seed(1)
+    plane = DetailPlane(2, 0.2, 0.2, 0.04, init_std=1.0)
+    x = (torch.rand(1, 50, 3) * 0.3 - 0.15).requires_grad_(True)
+    out = (plane(x) * torch.tensor([1.0, -2.0])).sum(-1)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    # the slope along x between two texels is their difference / texel
+    torch.testing.assert_close(grad[..., 2], torch.zeros_like(grad[..., 2]))
+    assert grad[..., :2].abs().sum() > 0
+    grad.pow(2).sum().backward()  # a loss on the normal trains the features
+    assert plane.features.grad is not None and plane.features.grad.abs().sum() > 0
+
+
+def test_rdf_with_a_detail_plane_starts_at_zero_trains_and_rebuilds_from_its_config():
+    net = make_net(seed=5)
+    assert net.detail_plane is None and net.detail_plane_parameters() == []
+    x = points(1, 40)
+    z_id, z_exp, z_det = codes(net.cfg, 1)
+    coarse = net.coarse(x, z_id, z_exp)["sdf"]
+    net.reset_detail_field(plane_channels=4)
+    assert net.cfg.det_plane_channels == 4 and net.detail_field.out_dim == 5
+    assert net.detail_plane_parameters() == [net.detail_plane.features]
+    assert {id(p) for p in net.parameters()} == {id(p) for p in net.coarse_parameters() + net.detail_parameters()}
+    out = net.fine(x, z_id, z_exp, z_det)
+    assert torch.equal(out["displacement"], torch.zeros_like(out["displacement"]))
+    torch.testing.assert_close(out["sdf"], coarse)
+    assert torch.equal(net.detail_plane.features, torch.zeros_like(net.detail_plane.features))
+    # the plane starts at zero, its coefficients do not: the fine SDF's gradient reaches the plane at once
+    net.fine(x, z_id, z_exp, z_det)["sdf"].abs().mean().backward()
+    assert net.detail_plane.features.grad.abs().sum() > 0
+    with torch.no_grad():
+        net.detail_plane.features.normal_(0.0, 0.1)
+    moved = net.fine(x, z_id, z_exp, z_det)["displacement"]
+    assert moved.abs().max() > 0
+    clone = ImFaceNet(ModelConfig.from_dict(net.cfg.to_dict()), net.template_landmarks5, net.template_landmarks68)
+    clone.load_state_dict(net.state_dict())
+    torch.testing.assert_close(clone.fine(x, z_id, z_exp, z_det)["sdf"], net.fine(x, z_id, z_exp, z_det)["sdf"])
+
+
+def test_detail_plane_config_is_validated():
+    with pytest.raises(ValueError, match="det_plane_channels"):
+        tiny_config(det_plane_channels=-1)
+    with pytest.raises(ValueError, match="det_plane_texel"):
+        tiny_config(det_plane_texel=0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imface_core.commands.train import _non_negative_float, _positive_float, _positive_int
+from imface_core.commands.train import _non_negative_float, _non_negative_int, _positive_float, _positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,18 +27,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also fit the field up to this far off the surface, where the editor's fast mesh reads it "
                         "(half the cached points; default 1.5; 0: surface points only)")
     p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate of the field (codes: 2x)")
+    p.add_argument("--warmup-steps", type=_non_negative_int, default=200,
+                   help="steps of linear learning-rate warm-up (default 200)")
+    p.add_argument("--fresh-field", action="store_true",
+                   help="start from a new wrinkle field and new detail codes instead of the run's (a new polish only)")
+    p.add_argument("--plane-channels", type=_non_negative_int, default=None,
+                   help="with --fresh-field: feature images of the new field's detail plane (0: none; default: "
+                        "as the run's)")
+    p.add_argument("--person-code-std", type=_non_negative_float, default=0.0,
+                   help="with --fresh-field: start the detail codes of a person's scans from one shared random "
+                        "vector of this spread (default 0)")
     p.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (with a checkpoint) after this long")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from imface_core.cli import CommandError
     from imface_core.training.detail_polish import DetailPolisher, PolishSettings
     from imface_core.training.trainer import pick_device
 
+    if not args.fresh_field and (args.plane_channels is not None or args.person_code_std):
+        raise CommandError("--plane-channels and --person-code-std need --fresh-field")
     settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
                               cache_points=args.cache_points,
-                              near_surface_mm=args.near_surface_mm, lr_net=args.lr, lr_codes=2 * args.lr)
+                              near_surface_mm=args.near_surface_mm, lr_net=args.lr, lr_codes=2 * args.lr,
+                              warmup_steps=args.warmup_steps,
+                              fresh_field=args.fresh_field, plane_channels=args.plane_channels,
+                              person_code_std=args.person_code_std)
     polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
                               device=pick_device(args.device))
     if polisher.step >= settings.steps:

@@ -52,6 +52,17 @@ class ModelConfig:
     (5-12 mm apart), which deeper layers must then make; ``benchmarks/detail_frequency.py`` fits one
     scan's detail with 30 and with a higher value."""
 
+    det_plane_channels: int = 0
+    """Channels C of the RDF's detail plane (``imface_core.model.detail_plane``): learned feature images over
+    the template's front that the RDF's blend field weighs with C code-dependent coefficients. 0: no plane,
+    the RDF is the blend field alone (the paper's field)."""
+    det_plane_texel: float = 0.01
+    """Texel size of the detail plane in model units (0.01 = 1 mm; the synthetic grooves are 2-3 mm wide)."""
+    det_plane_half_width: float = 0.8
+    """Half width (x) of the rectangle the detail plane covers, centred on the template's origin (model units)."""
+    det_plane_half_height: float = 1.05
+    """Half height (y) of the detail plane's rectangle (model units)."""
+
     mapping_width: int = 128
     """Hidden width of the per-region FiLM mapping nets (code slice -> per-layer frequency and phase).
     Evaluated once per scan, not per point, so it costs almost nothing at inference."""
@@ -92,6 +103,11 @@ class ModelConfig:
             raise ValueError(f"code_scale must be > 0, got {self.code_scale}")
         if self.det_first_omega0 <= 0:
             raise ValueError(f"det_first_omega0 must be > 0, got {self.det_first_omega0}")
+        if self.det_plane_channels < 0:
+            raise ValueError(f"det_plane_channels must be 0 (no plane) or more, got {self.det_plane_channels}")
+        for name in ("det_plane_texel", "det_plane_half_width", "det_plane_half_height"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.detail_fade <= 0:
             raise ValueError(f"detail_fade must be > 0, got {self.detail_fade}")
 

@@ -14,6 +14,7 @@ normal by the refinement displacement field RDF(x_t; z_det, L_tmp).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 
 from imface_core.model.blend_field import NeuralBlendField
 from imface_core.model.config import ModelConfig
+from imface_core.model.detail_plane import DetailPlane
 
 __all__ = ["ImFaceNet"]
 
@@ -59,7 +61,7 @@ class ImFaceNet(nn.Module):
         template_landmarks68: (68, 3) all template landmarks, kept as a buffer for the landmark losses.
 
     Submodules: ``expression_field`` (E), ``identity_field`` (I), ``template_field`` (T),
-    ``detail_field`` (RDF), ``landmark_net_exp`` (P_exp), ``landmark_net_id`` (P_id).
+    ``detail_field`` (RDF) with ``detail_plane`` (None unless ``cfg.det_plane_channels``), ``landmark_net_exp`` (P_exp), ``landmark_net_id`` (P_id).
     """
 
     template_landmarks5: Tensor
@@ -82,7 +84,7 @@ class ImFaceNet(nn.Module):
         self.expression_field = field(3, cfg.exp_dim, cfg.exp_width, cfg.exp_depth, True)
         self.identity_field = field(4, cfg.id_dim, cfg.id_width, cfg.id_depth, True)
         self.template_field = field(1, 0, cfg.tmpl_width, cfg.tmpl_depth, False)
-        self.detail_field = field(1, cfg.det_dim, cfg.det_width, cfg.det_depth, True, cfg.det_first_omega0)
+        self.detail_field, self.detail_plane = self._detail_field()
         self.landmark_net_exp = _landmark_net(cfg.exp_dim + cfg.id_dim, cfg.landmark_net_width, lm5)
         self.landmark_net_id = _landmark_net(cfg.id_dim, cfg.landmark_net_width, lm5)
 
@@ -102,31 +104,54 @@ class ImFaceNet(nn.Module):
             first_omega0=first_omega0,
         )
 
+    def _detail_field(self) -> tuple[NeuralBlendField, DetailPlane | None]:
+        """A fresh RDF of ``cfg``: the blend field (1 + C outputs, zero at first) and the detail plane (C > 0)."""
+        c = self.cfg
+        channels = c.det_plane_channels
+        field = self._blend_field(1 + channels, c.det_dim, c.det_width, c.det_depth, True, c.det_first_omega0)
+        if not channels:
+            return field, None
+        # the plane starts at zero (so does r); its coefficients a_1..a_C start random, so that the features get a
+        # gradient at once: per region a random constant plus a small SIREN-sized code and position dependence
+        minis = field.minis
+        with torch.no_grad():
+            minis.out_bias[:, 1:].normal_(0.0, 0.5)
+            bound = math.sqrt(6.0 / minis.width) / minis.omega0
+            minis.out_weight[:, :, 1:].uniform_(-bound, bound)
+        return field, DetailPlane(channels, c.det_plane_half_width, c.det_plane_half_height, c.det_plane_texel)
+
     def reset_detail_field(self, width: int | None = None, code_dim: int | None = None,
-                           first_omega0: float | None = None) -> None:
+                           first_omega0: float | None = None, plane_channels: int | None = None) -> None:
         """Replace the RDF by a fresh one (zero output: fine SDF = coarse SDF), optionally of another width,
-        detail-code size or first-layer frequency; ``cfg`` follows, so a checkpoint rebuilds the new field."""
+        detail-code size, first-layer frequency or detail-plane channel count; ``cfg`` follows, so a checkpoint
+        rebuilds the new field."""
         cfg = self.cfg
         self.cfg = replace(
             cfg,
             det_width=cfg.det_width if width is None else width,
             det_dim=cfg.det_dim if code_dim is None else code_dim,
             det_first_omega0=cfg.det_first_omega0 if first_omega0 is None else first_omega0,
+            det_plane_channels=cfg.det_plane_channels if plane_channels is None else plane_channels,
         )
-        c = self.cfg
         device = self.template_landmarks5.device
-        self.detail_field = self._blend_field(1, c.det_dim, c.det_width, c.det_depth, True, c.det_first_omega0).to(device)
+        field, plane = self._detail_field()
+        self.detail_field = field.to(device)
+        self.detail_plane = None if plane is None else plane.to(device)
 
     # ------------------------------------------------------------------ parameters
 
     def coarse_parameters(self) -> list[nn.Parameter]:
         """Parameters of stage 1: E, I, T and the landmark nets (everything but the RDF)."""
-        skip = {id(p) for p in self.detail_field.parameters()}
+        skip = {id(p) for p in self.detail_parameters()}
         return [p for p in self.parameters() if id(p) not in skip]
 
     def detail_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the refinement displacement field (stage 2)."""
-        return list(self.detail_field.parameters())
+        """Parameters of the refinement displacement field (stage 2): its blend field, then its detail plane."""
+        return list(self.detail_field.parameters()) + self.detail_plane_parameters()
+
+    def detail_plane_parameters(self) -> list[nn.Parameter]:
+        """The detail plane's features (none without a plane); trained at a higher rate than the networks."""
+        return [] if self.detail_plane is None else [self.detail_plane.features]
 
     # ------------------------------------------------------------------ pieces
 
@@ -158,8 +183,14 @@ class ImFaceNet(nn.Module):
         return self.template_field(x_t, self._template_anchors(x_t.shape[0])).squeeze(-1)
 
     def detail_offset(self, x_t: Tensor, z_det: Tensor) -> Tensor:
-        """x_t: (B, N, 3), z_det: (B, det_dim) -> raw RDF output r (B, N) (before tanh and fade)."""
-        return self.detail_field(x_t, self._template_anchors(x_t.shape[0]), z_det * self.cfg.code_scale).squeeze(-1)
+        """x_t: (B, N, 3), z_det: (B, det_dim) -> raw RDF output r (B, N) (before tanh and fade).
+
+        With a detail plane, r = a_0 + sum_c a_c * P_c(x_t): the blend field's 1 + C outputs a weigh the
+        plane's C features P at the point."""
+        out = self.detail_field(x_t, self._template_anchors(x_t.shape[0]), z_det * self.cfg.code_scale)
+        if self.detail_plane is None:
+            return out.squeeze(-1)
+        return out[..., 0] + (out[..., 1:] * self.detail_plane(x_t)).sum(-1)
 
     # ------------------------------------------------------------------ full passes
 

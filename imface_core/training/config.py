@@ -73,6 +73,9 @@ class TrainConfig:
     1e-3 moved z_exp by ~1 (scaled) per visit and the landmark net P_exp diverged; at 1e-4 the codes of
     one expression had not gathered after 1,500 steps (same-expression distance 0.95 x the others'), so
     compact uses 3e-4 (the shipped model ends at 0.85: ``benchmarks/expression_field.py``)."""
+    lr_plane_scale: float = 10.0
+    """The RDF's detail plane (``ModelConfig.det_plane_channels``) trains at ``lr_net`` times this: each texel
+    only sees the points near it, where a network weight sees every point."""
     lr_final_fraction: float = 0.1
     """Learning rates decay (cosine) to this fraction at the last step."""
     lr_restart_step: int = 0

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -68,11 +68,21 @@ class PolishSettings:
     specks after 2,000 steps with 1.5 mm, 3,484 / 793 / 5,483 after 6,000 without); 0: surface points only."""
     check_scans: int = 40
     """Scans whose exact fine SDF error is measured before and after."""
+    fresh_field: bool = False
+    """Start from a new RDF and z_det (``Trainer.replace_detail_field``) instead of the run's."""
+    plane_channels: int | None = None
+    """With ``fresh_field``: channels of the new field's detail plane (None: as the run's; 0: no plane)."""
+    person_code_std: float = 0.0
+    """With ``fresh_field``: spread of the z_det part shared by a person's scans (0: none)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_scans", "points", "cache_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"detail polish: {name} must be at least 1, got {getattr(self, name)}")
+        if (self.plane_channels is not None or self.person_code_std) and not self.fresh_field:
+            raise ValueError("detail polish: plane_channels and person_code_std apply to a fresh field only")
+        if self.plane_channels is not None and self.plane_channels < 0:
+            raise ValueError(f"detail polish: plane_channels must be 0 or more, got {self.plane_channels}")
         if not self.near_surface_mm >= 0:
             raise ValueError(f"detail polish: near_surface_mm must be 0 or more, got {self.near_surface_mm}")
 
@@ -199,19 +209,30 @@ class DetailPolisher:
         state = checkpoint.get(POLISH_STATE_KEY)
         self.settings = settings or (PolishSettings(**record["settings"]) if record else PolishSettings())
         self.record = record or {"step": 0, "seconds": 0.0}
+        polished_fresh = bool(self.record.get("settings", {}).get("fresh_field"))
+        if polished_fresh and not self.settings.fresh_field:  # going on with a fresh field's polish
+            self.settings = replace(self.settings, fresh_field=True)
         self.record["settings"] = asdict(self.settings)  # changed settings (a longer run): go on from its step
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.show_progress = progress
+        s = self.settings
+        if s.fresh_field and self.record["step"] == 0:
+            self.trainer.replace_detail_field(s.person_code_std, plane_channels=s.plane_channels)
+        elif s.fresh_field and not polished_fresh:
+            raise ValueError(f"`{self.run_dir}` was polished already (step {self.record['step']}) without a fresh "
+                             "field; start a fresh field from a copy of the run made before that polish")
         net, codes = self.trainer.net, self.trainer.codes
         for p in list(net.parameters()) + list(codes.parameters()):
             p.requires_grad_(False)
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        s = self.settings
+        plane = net.detail_plane_parameters()
+        field = [p for p in net.detail_parameters() if all(p is not q for q in plane)]
+        plane_lr = s.lr_net * self.trainer.cfg.lr_plane_scale
         self.optimizer = torch.optim.Adam([
-            {"params": net.detail_parameters(), "lr": s.lr_net, "base_lr": s.lr_net},
+            {"params": field, "lr": s.lr_net, "base_lr": s.lr_net},
             {"params": [codes.det.weight], "lr": s.lr_codes, "base_lr": s.lr_codes},
-        ])
+        ] + ([{"params": plane, "lr": plane_lr, "base_lr": plane_lr}] if plane else []))
         self.sampler = ScanSampler(np.arange(len(self.trainer.data)), s.batch_scans, np.random.default_rng(s.seed + 7))
         self.generator = torch.Generator().manual_seed(s.seed + 11)
         if state is not None and self.record["step"] > 0:

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -158,18 +158,53 @@ class Trainer:
         self.model = self.objective
         if self.dist.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=True)
-        self.optimizer = torch.optim.Adam(
-            [
-                {"params": list(self.net.parameters()), "lr": cfg.lr_net, "base_lr": cfg.lr_net},
-                {"params": list(self.codes.parameters()), "lr": cfg.lr_codes, "base_lr": cfg.lr_codes},
-            ]
-        )
+        self.optimizer = self._new_optimizer()
         self.sampler = ScanSampler(np.array(sorted(share)), cfg.batch_scans, np.random.default_rng(cfg.seed + 1000 * self.dist.rank))
         self.points_rng = np.random.default_rng(cfg.seed + 1 + 1000 * self.dist.rank)
         self.step = 0
         self.elapsed = 0.0
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _new_optimizer(self) -> torch.optim.Adam:
+        """Adam over the networks, the code tables and (with one) the RDF's detail plane at its own rate."""
+        cfg = self.cfg
+        plane = {id(p) for p in self.net.detail_plane_parameters()}
+        groups = [
+            {"params": [p for p in self.net.parameters() if id(p) not in plane], "lr": cfg.lr_net, "base_lr": cfg.lr_net},
+            {"params": list(self.codes.parameters()), "lr": cfg.lr_codes, "base_lr": cfg.lr_codes},
+        ]
+        if plane:
+            rate = cfg.lr_net * cfg.lr_plane_scale
+            groups.append({"params": self.net.detail_plane_parameters(), "lr": rate, "base_lr": rate})
+        return torch.optim.Adam(groups)
+
+    def replace_detail_field(self, person_code_std: float = 0.0, width: int | None = None,
+                             code_dim: int | None = None, first_omega0: float | None = None,
+                             plane_channels: int | None = None) -> None:
+        """Start the RDF and z_det afresh (zero detail), optionally of another size (``ImFaceNet.reset_detail_field``).
+
+        z_det starts at N(0, code_init_std^2) per scan plus, with ``person_code_std`` > 0, one N(0,
+        person_code_std^2) vector shared by all scans of a person, so that a person's scans begin by asking the
+        field for the same detail (their wrinkles lie on the same skin). The optimiser keeps its state for the
+        other parameters, so the run can still be resumed with ``imface train --resume``.
+        """
+        self.net.reset_detail_field(width, code_dim, first_omega0, plane_channels)
+        self.cfg = replace(self.cfg, model=self.net.cfg)
+        device = self.net.template_landmarks5.device
+        self.codes.det = torch.nn.Embedding(len(self.data), self.net.cfg.det_dim).to(device)
+        det = self.codes.det.weight
+        with torch.no_grad():
+            det.normal_(0.0, self.cfg.code_init_std)
+            if person_code_std > 0:
+                person = torch.as_tensor(np.asarray(self.data.identity_index, dtype=np.int64), device=device)
+                shared = torch.randn(len(self.data.identities), det.shape[1], device=device) * person_code_std
+                det += shared[person]
+        previous, self.optimizer = self.optimizer, self._new_optimizer()
+        for group in self.optimizer.param_groups:  # the kept parameters keep their Adam moments
+            for p in group["params"]:
+                if p in previous.state:
+                    self.optimizer.state[p] = previous.state[p]
 
     # -- state ---------------------------------------------------------------------------------
     def _scan_files(self) -> list[str]:

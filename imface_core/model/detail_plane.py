@@ -1,0 +1,64 @@
+"""The refinement field's detail plane: a learned feature image over the template face's front.
+
+A SIREN conditioned on a per-scan code learns grooves a few millimetres wide slowly, and more slowly the
+more scans share it (``benchmarks/detail_capacity.py``). The plane gives the field an explicit fine basis:
+C feature images over the template's (x, y), one texel per ``texel`` model units, read bilinearly at a
+template point. The RDF's blend field then only has to produce C smooth, code-dependent coefficients per
+point (``ImFaceNet.detail_offset``), and each texel trains directly on the points that fall near it.
+
+The bilinear read is written out with gathers (not ``grid_sample``) so that it is differentiable twice:
+the fine normal of the training loss is a gradient of the plane's output with respect to the point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DetailPlane"]
+
+
+class DetailPlane(nn.Module):
+    """C feature images (``features``: rows x columns x C) on [-half_width, half_width] x [-half_height, half_height] of the template's (x, y).
+
+    Args:
+        channels: C, number of feature images.
+        half_width, half_height: half extents of the covered rectangle (model units, centred on 0). Points
+            outside it read the nearest border texel.
+        texel: texel size in model units (0.01 = 1 mm).
+        init_std: standard deviation of random initial features; 0 (the default): all zero. A random plane is
+            texel-sized noise, whose steep slopes the fine-normal and eikonal terms fight (the first polish of a
+            32-channel plane with random N(0, 0.1^2) features diverged after ~400 steps); zero features and
+            random coefficients (``ImFaceNet``) start the field at exactly zero and still give the features a
+            gradient from the first step.
+    """
+
+    def __init__(self, channels: int, half_width: float, half_height: float, texel: float,
+                 init_std: float = 0.0) -> None:
+        super().__init__()
+        if channels < 1 or half_width <= 0 or half_height <= 0 or texel <= 0:
+            raise ValueError(f"detail plane: channels, extents and texel must be positive, got {channels}, "
+                             f"{half_width}, {half_height}, {texel}")
+        self.channels, self.texel = channels, float(texel)
+        self.half_width, self.half_height = float(half_width), float(half_height)
+        self.columns = int(math.ceil(2 * half_width / texel)) + 1
+        self.rows = int(math.ceil(2 * half_height / texel)) + 1
+        self.features = nn.Parameter(torch.randn(self.rows, self.columns, channels) * init_std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (..., 3) template points -> (..., C) bilinearly interpolated features at (x, y)."""
+        u = ((x[..., 0] + self.half_width) / self.texel).clamp(0.0, self.columns - 1.0001)
+        v = ((x[..., 1] + self.half_height) / self.texel).clamp(0.0, self.rows - 1.0001)
+        i0, j0 = u.detach().floor().long(), v.detach().floor().long()
+        fu, fv = (u - i0).unsqueeze(-1), (v - j0).unsqueeze(-1)
+        table = self.features.view(-1, self.channels)  # (rows * columns, C)
+        corner = i0 + j0 * self.columns
+
+        def read(offset: int) -> Tensor:
+            return table[corner + offset]
+
+        top = read(0) * (1.0 - fu) + read(1) * fu
+        bottom = read(self.columns) * (1.0 - fu) + read(self.columns + 1) * fu
+        return top * (1.0 - fv) + bottom * fv
