@@ -28,11 +28,14 @@ class DetailPlane(nn.Module):
         half_width, half_height: half extents of the covered rectangle (model units, centred on 0). Points
             outside it read the nearest border texel.
         texel: texel size in model units (0.01 = 1 mm).
-        init_std: standard deviation of random initial features; 0 (the default): all zero. A random plane is
-            texel-sized noise, whose steep slopes the fine-normal and eikonal terms fight (the first polish of a
-            32-channel plane with random N(0, 0.1^2) features diverged after ~400 steps); zero features and
-            random coefficients (``ImFaceNet``) start the field at exactly zero and still give the features a
-            gradient from the first step.
+        init_std: standard deviation of random initial features; 0 (the default): all zero, so the plane adds no
+            texel-sized noise; with random coefficients (``ImFaceNet``) the field starts at exactly zero and the
+            features still get a gradient from the first step.
+
+    Training note (measured with ``imface polish`` on 800 scans, 32 channels): with 64 scans x 512 points per
+    step, each texel sees about one point per step, Adam turns that noise into texel-sized steps, and the fine
+    normal and eikonal terms blew up after ~450 steps (random or zero initial features alike); every scan in
+    every step (800 x 128 points) trained stably.
     """
 
     def __init__(self, channels: int, half_width: float, half_height: float, texel: float,
