@@ -21,7 +21,8 @@ __all__ = ["DetailPlane"]
 
 
 class DetailPlane(nn.Module):
-    """C feature images (``features``: rows x columns x C) on [-half_width, half_width] x [-half_height, half_height] of the template's (x, y).
+    """C feature images (``features``: rows x columns x C) over the template's (x, y) in
+    [-half_width, half_width] x [-half_height, half_height].
 
     Args:
         channels: C, number of feature images.

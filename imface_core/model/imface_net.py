@@ -61,7 +61,8 @@ class ImFaceNet(nn.Module):
         template_landmarks68: (68, 3) all template landmarks, kept as a buffer for the landmark losses.
 
     Submodules: ``expression_field`` (E), ``identity_field`` (I), ``template_field`` (T),
-    ``detail_field`` (RDF) with ``detail_plane`` (None unless ``cfg.det_plane_channels``), ``landmark_net_exp`` (P_exp), ``landmark_net_id`` (P_id).
+    ``detail_field`` (RDF) with ``detail_plane`` (None unless ``cfg.det_plane_channels``),
+    ``landmark_net_exp`` (P_exp), ``landmark_net_id`` (P_id).
     """
 
     template_landmarks5: Tensor
