@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     import torch
 
     from imface_core.checkpoint import save_checkpoint
-    from imface_core.training.detail_polish import build_cache, exact_fine_error_mm, linearised_fine_terms
+    from imface_core.training.detail_polish import (build_cache, detail_param_groups, exact_fine_error_mm,
+                                                    linearised_fine_terms)
     from imface_core.training.losses import weighted_total
     from imface_core.training.trainer import Trainer
 
@@ -81,7 +82,6 @@ def main(argv=None) -> int:
             weights.normal = args.normal_weight
         if args.fresh:
             t.replace_detail_field(args.person_code_std, args.width, args.code_dim, args.frequency, args.plane_channels)
-            codes = t.codes
         for p in list(net.parameters()) + list(codes.parameters()):
             p.requires_grad_(False)
         if count is None:
@@ -99,12 +99,7 @@ def main(argv=None) -> int:
         line = [f"0: {exact_fine_error_mm(net, codes, check, scan_ids, identity):.4f}"]
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        plane = net.detail_plane_parameters()
-        field = [p for p in net.detail_parameters() if all(p is not q for q in plane)]
-        plane_lr = args.lr * t.cfg.lr_plane_scale
-        opt = torch.optim.Adam([{"params": field, "lr": args.lr, "base": args.lr},
-                                {"params": [codes.det.weight], "lr": 2 * args.lr, "base": 2 * args.lr}]
-                               + ([{"params": plane, "lr": plane_lr, "base": plane_lr}] if plane else []))
+        opt = torch.optim.Adam(detail_param_groups(net, codes, args.lr, 2 * args.lr, t.cfg.lr_plane_scale))
         gen = torch.Generator().manual_seed(0)
         focused = int(round(args.focus * args.points))
         if focused:
@@ -114,7 +109,7 @@ def main(argv=None) -> int:
         start = time.monotonic()
         for step in range(args.visits):
             for group in opt.param_groups:
-                group["lr"] = group["base"] * min(1.0, (step + 1) / 50)
+                group["lr"] = group["base_lr"] * min(1.0, (step + 1) / 50)
             columns = torch.randint(0, args.cache_points, (len(scans), args.points - focused), generator=gen)
             if focused:
                 picked = torch.multinomial(focus_weights, focused, replacement=True, generator=gen)

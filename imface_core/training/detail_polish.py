@@ -179,6 +179,17 @@ def linearised_fine_terms(net: ImFaceNet, cache: DetailCache, z_det: Tensor) -> 
     }
 
 
+def detail_param_groups(net: ImFaceNet, codes: LatentCodes, lr_net: float, lr_codes: float,
+                        plane_scale: float) -> list[dict]:
+    """Adam parameter groups of a detail-only step: the RDF's blend field at ``lr_net``, z_det at ``lr_codes`` and
+    (with one) the detail plane at ``lr_net * plane_scale``; each group keeps its rate as ``base_lr``."""
+    groups = [{"params": list(net.detail_field.parameters()), "lr": lr_net},
+              {"params": [codes.det.weight], "lr": lr_codes}]
+    if net.detail_plane is not None:
+        groups.append({"params": net.detail_plane_parameters(), "lr": lr_net * plane_scale})
+    return [dict(g, base_lr=g["lr"]) for g in groups]
+
+
 def exact_fine_error_mm(net: ImFaceNet, codes: LatentCodes, surface: Tensor, scans: Tensor, identity: Tensor) -> float:
     """Mean |fine SDF| (mm) of the exact pipeline on surface points (S, N, 3) of ``scans``."""
     device = next(net.parameters()).device
@@ -226,13 +237,8 @@ class DetailPolisher:
             p.requires_grad_(False)
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        plane = net.detail_plane_parameters()
-        field = [p for p in net.detail_parameters() if all(p is not q for q in plane)]
-        plane_lr = s.lr_net * self.trainer.cfg.lr_plane_scale
-        self.optimizer = torch.optim.Adam([
-            {"params": field, "lr": s.lr_net, "base_lr": s.lr_net},
-            {"params": [codes.det.weight], "lr": s.lr_codes, "base_lr": s.lr_codes},
-        ] + ([{"params": plane, "lr": plane_lr, "base_lr": plane_lr}] if plane else []))
+        self.optimizer = torch.optim.Adam(
+            detail_param_groups(net, codes, s.lr_net, s.lr_codes, self.trainer.cfg.lr_plane_scale))
         self.sampler = ScanSampler(np.arange(len(self.trainer.data)), s.batch_scans, np.random.default_rng(s.seed + 7))
         self.generator = torch.Generator().manual_seed(s.seed + 11)
         if state is not None and self.record["step"] > 0:
