@@ -504,6 +504,23 @@ def test_rdf_with_a_detail_plane_starts_at_zero_trains_and_rebuilds_from_its_con
     torch.testing.assert_close(clone.fine(x, z_id, z_exp, z_det)["sdf"], net.fine(x, z_id, z_exp, z_det)["sdf"])
 
 
+def test_a_detail_basis_keeps_the_field_at_zero_and_trains_the_coefficients():
+    net = make_net(seed=3)
+    net.reset_detail_field(plane_channels=3)
+    x = points(1, 40)
+    z_id, z_exp, z_det = codes(net.cfg, 1)
+    coarse = net.coarse(x, z_id, z_exp)["sdf"]
+    basis = torch.randn(net.detail_plane.features.shape)
+    net.set_detail_basis(basis)
+    assert torch.equal(net.detail_plane.features.detach(), basis)
+    out = net.fine(x, z_id, z_exp, z_det)
+    torch.testing.assert_close(out["sdf"], coarse)
+    out["sdf"].abs().mean().backward()
+    assert net.detail_field.minis.out_weight.grad[:, :, 1:].abs().sum() > 0  # the coefficients learn first
+    with pytest.raises(ValueError, match="does not fit"):
+        net.set_detail_basis(torch.zeros(2, 2, 3))
+
+
 def test_detail_plane_config_is_validated():
     with pytest.raises(ValueError, match="det_plane_channels"):
         tiny_config(det_plane_channels=-1)

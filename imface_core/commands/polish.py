@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--person-code-std", type=_non_negative_float, default=0.0,
                    help="with --fresh-field: start the detail codes of a person's scans from one shared random "
                         "vector of this spread (default 0)")
+    p.add_argument("--plane-init", choices=("zero", "residuals"), default="zero",
+                   help="with --fresh-field and a plane: start its features at zero (default) or from the fine "
+                        "patterns of the training scans' residuals (a few minutes more before the first step)")
+    p.add_argument("--plane-bands", type=_positive_int, default=1,
+                   help="with --plane-init residuals: horizontal bands of the face that each get their share of the "
+                        "channels (default 1: one basis for the whole face)")
     p.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (with a checkpoint) after this long")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=run)
@@ -47,14 +53,18 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.training.detail_polish import DetailPolisher, PolishSettings
     from imface_core.training.trainer import pick_device
 
-    if not args.fresh_field and (args.plane_channels is not None or args.person_code_std):
-        raise CommandError("--plane-channels and --person-code-std need --fresh-field")
+    if not args.fresh_field and (args.plane_channels is not None or args.person_code_std
+                                 or args.plane_init != "zero"):
+        raise CommandError("--plane-channels, --person-code-std and --plane-init need --fresh-field")
+    if args.plane_bands > 1 and args.plane_init != "residuals":
+        raise CommandError("--plane-bands needs --plane-init residuals")
     settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
                               cache_points=args.cache_points,
                               near_surface_mm=args.near_surface_mm, lr_net=args.lr, lr_codes=2 * args.lr,
                               warmup_steps=args.warmup_steps,
                               fresh_field=args.fresh_field, plane_channels=args.plane_channels,
-                              person_code_std=args.person_code_std)
+                              person_code_std=args.person_code_std, plane_init=args.plane_init,
+                              plane_bands=args.plane_bands)
     polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
                               device=pick_device(args.device))
     if polisher.step >= settings.steps:

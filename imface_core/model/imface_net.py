@@ -139,6 +139,20 @@ class ImFaceNet(nn.Module):
         self.detail_field = field.to(device)
         self.detail_plane = None if plane is None else plane.to(device)
 
+    def set_detail_basis(self, features: Tensor) -> None:
+        """Start the detail plane from ``features`` (rows, columns, C) with zero coefficients a_1..a_C, so that
+        r = a_0 stays what it was (zero for a fresh field) and the coefficients get a gradient from the features
+        (``imface_core.training.plane_init``)."""
+        plane = self.detail_plane
+        if plane is None or tuple(features.shape) != tuple(plane.features.shape):
+            have = None if plane is None else tuple(plane.features.shape)
+            raise ValueError(f"detail basis of shape {tuple(features.shape)} does not fit the detail plane {have}")
+        minis = self.detail_field.minis
+        with torch.no_grad():
+            plane.features.copy_(features)
+            minis.out_bias[:, 1:].zero_()
+            minis.out_weight[:, :, 1:].zero_()
+
     # ------------------------------------------------------------------ parameters
 
     def coarse_parameters(self) -> list[nn.Parameter]:

@@ -74,6 +74,15 @@ class PolishSettings:
     """With ``fresh_field``: channels of the new field's detail plane (None: as the run's; 0: no plane)."""
     person_code_std: float = 0.0
     """With ``fresh_field``: spread of the z_det part shared by a person's scans (0: none)."""
+    plane_init: str = "zero"
+    """How a fresh field's detail plane starts: "zero" (features at zero, trained at ``lr_net`` x the run's
+    ``lr_plane_scale``) or "residuals" (the fine patterns of the training scans' coarse residuals,
+    ``imface_core.training.plane_init``, trained at ``lr_net``)."""
+    residual_points: int = 40000
+    """With ``plane_init="residuals"``: surface points per scan splatted into the residual maps."""
+    plane_bands: int = 1
+    """With ``plane_init="residuals"``: horizontal bands of the face that get their own share of the channels
+    (``plane_init.fine_basis``)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_scans", "points", "cache_points"):
@@ -81,10 +90,22 @@ class PolishSettings:
                 raise ValueError(f"detail polish: {name} must be at least 1, got {getattr(self, name)}")
         if (self.plane_channels is not None or self.person_code_std) and not self.fresh_field:
             raise ValueError("detail polish: plane_channels and person_code_std apply to a fresh field only")
+        if self.plane_init not in ("zero", "residuals"):
+            raise ValueError(f"detail polish: plane_init must be 'zero' or 'residuals', got {self.plane_init!r}")
+        if self.plane_init == "residuals" and not self.fresh_field:
+            raise ValueError("detail polish: a plane started from residuals needs a fresh field")
+        if self.plane_bands < 1:
+            raise ValueError(f"detail polish: plane_bands must be at least 1, got {self.plane_bands}")
+        if self.residual_points < 1:
+            raise ValueError(f"detail polish: residual_points must be at least 1, got {self.residual_points}")
         if self.plane_channels is not None and self.plane_channels < 0:
             raise ValueError(f"detail polish: plane_channels must be 0 or more, got {self.plane_channels}")
         if not self.near_surface_mm >= 0:
             raise ValueError(f"detail polish: near_surface_mm must be 0 or more, got {self.near_surface_mm}")
+
+
+_FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands")
+"""Settings that only say how a fresh field started; a resumed polish keeps the run's."""
 
 
 @dataclass
@@ -220,15 +241,19 @@ class DetailPolisher:
         state = checkpoint.get(POLISH_STATE_KEY)
         self.settings = settings or (PolishSettings(**record["settings"]) if record else PolishSettings())
         self.record = record or {"step": 0, "seconds": 0.0}
-        polished_fresh = bool(self.record.get("settings", {}).get("fresh_field"))
-        if polished_fresh and not self.settings.fresh_field:  # going on with a fresh field's polish
-            self.settings = replace(self.settings, fresh_field=True)
+        started = self.record.get("settings", {})
+        polished_fresh = bool(started.get("fresh_field"))
+        if polished_fresh:  # going on with a fresh field's polish: how that field started stays on record
+            kept = {k: started[k] for k in _FRESH_START_SETTINGS if k in started}
+            self.settings = replace(self.settings, fresh_field=True, **kept)
         self.record["settings"] = asdict(self.settings)  # changed settings (a longer run): go on from its step
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.show_progress = progress
         s = self.settings
         if s.fresh_field and self.record["step"] == 0:
             self.trainer.replace_detail_field(s.person_code_std, plane_channels=s.plane_channels)
+            if s.plane_init == "residuals":
+                self._start_plane_from_residuals()
         elif s.fresh_field and not polished_fresh:
             raise ValueError(f"`{self.run_dir}` was polished already (step {self.record['step']}) without a fresh "
                              "field; start a fresh field from a copy of the run made before that polish")
@@ -237,8 +262,8 @@ class DetailPolisher:
             p.requires_grad_(False)
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        self.optimizer = torch.optim.Adam(
-            detail_param_groups(net, codes, s.lr_net, s.lr_codes, self.trainer.cfg.lr_plane_scale))
+        plane_scale = 1.0 if s.plane_init == "residuals" else self.trainer.cfg.lr_plane_scale
+        self.optimizer = torch.optim.Adam(detail_param_groups(net, codes, s.lr_net, s.lr_codes, plane_scale))
         self.sampler = ScanSampler(np.arange(len(self.trainer.data)), s.batch_scans, np.random.default_rng(s.seed + 7))
         self.generator = torch.Generator().manual_seed(s.seed + 11)
         if state is not None and self.record["step"] > 0:
@@ -246,6 +271,25 @@ class DetailPolisher:
             self.sampler.load_state(state["sampler"])
             self.generator.set_state(state["generator"])
         self.cache: DetailCache | None = None
+
+    def _start_plane_from_residuals(self) -> None:
+        """The fresh field's detail plane starts from the fine residual patterns of the training scans."""
+        from imface_core.training.plane_init import fine_basis, residual_maps
+
+        net, s = self.trainer.net, self.settings
+        if net.detail_plane is None:
+            raise ValueError("--plane-init residuals needs a detail plane: pass --plane-channels C (C > 0)")
+        bar = self._bar(len(self.trainer.data), "residual maps")
+        t0 = time.monotonic()
+        maps = residual_maps(net, self.trainer.codes, self.trainer.data, s.residual_points, s.seed,
+                             progress=None if bar is None else bar.update)
+        if bar is not None:
+            bar.close()
+        features, energy = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands)
+        net.set_detail_basis(features.to(net.detail_plane.features.device))
+        self.record["plane_basis_energy"] = energy
+        log.info("detail plane started from residual maps in %.0f s: %d channels span %.1f %% of their fine band",
+                 time.monotonic() - t0, net.detail_plane.channels, 100 * energy)
 
     @property
     def step(self) -> int:
@@ -312,7 +356,7 @@ class DetailPolisher:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, initial=initial, desc=desc, unit="scan" if desc == "cache" else "step")
+        return tqdm(total=total, initial=initial, desc=desc, unit="step" if desc == "polish" else "scan")
 
     def lr_factor(self, step: int) -> float:
         s = self.settings

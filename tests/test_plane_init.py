@@ -1,0 +1,112 @@
+"""The detail plane started from the training residuals: the basis finds recurring fine patterns, the field
+still starts at zero, and a polish from it lowers the fine error."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from imface_core.cli import main as cli_main
+from imface_core.training.detail_polish import DetailPolisher, PolishSettings
+from imface_core.training.plane_init import ResidualMaps, band_windows, fine_basis, residual_maps
+from imface_core.training.trainer import Trainer
+
+
+def _planted_maps(scans: int = 30, rows: int = 40, columns: int = 50) -> tuple[ResidualMaps, torch.Tensor, torch.Tensor]:
+    """Maps of ``scans`` scans: two fine stripe patterns in random amounts on a strong smooth ramp, plus noise,
+    over the left 40 columns (the rest is never reached)."""
+    g = torch.Generator().manual_seed(0)
+    y, x = torch.meshgrid(torch.arange(rows, dtype=torch.float32), torch.arange(columns, dtype=torch.float32),
+                          indexing="ij")
+    face = x < 40
+    stripes = torch.stack([torch.cos(2 * torch.pi * y / 5.0), torch.cos(2 * torch.pi * (x + y) / 4.0)]) * face
+    ramp = (x / columns + y / rows) * face
+    amounts = torch.randn(scans, 2, generator=g)
+    images = amounts @ stripes.view(2, -1) + 5.0 * torch.rand(scans, 1, generator=g) * ramp.view(1, -1)
+    images = images + 0.05 * torch.randn(images.shape, generator=g)
+    weight = 2.0 * face.view(1, -1).float().expand(scans, -1).clone()
+    return ResidualMaps(weight * images, weight, rows, columns), stripes.view(2, -1), ramp.view(-1)
+
+
+def test_fine_basis_spans_recurring_fine_patterns_and_drops_the_smooth_band():
+    maps, stripes, ramp = _planted_maps()
+    features, energy = fine_basis(maps, channels=2, highpass_texels=3.0, smooth_texels=0.5)
+    assert features.shape == (40, 50, 2)
+    basis = features.view(-1, 2)
+    assert torch.equal(features[:, 40:], torch.zeros(40, 10, 2))  # texels no point reaches stay zero
+    inner = torch.zeros(40, 50, dtype=torch.bool)
+    inner[6:-6, 6:34] = True  # away from the face's border, where the high-pass leaves an edge
+    b, s = basis[inner.view(-1)], stripes[:, inner.view(-1)]
+    q, _ = torch.linalg.qr(b)
+    for pattern in s:  # each planted pattern lies (almost) in the span of the two channels
+        assert (pattern - q @ (q.T @ pattern)).norm() < 0.25 * pattern.norm()
+    r = ramp[inner.view(-1)] - ramp[inner.view(-1)].mean()
+    assert (q.T @ r).norm() < 0.1 * r.norm()  # the smooth ramp, the strongest signal, is not in the basis
+    assert basis[inner.view(-1)].pow(2).mean().sqrt() == pytest.approx(1.0, rel=0.3)
+    assert 0.5 < energy <= 1.0
+
+
+def test_bands_split_the_channels_between_smooth_overlapping_windows():
+    windows = band_windows(rows=50, first=5, last=45, bands=3)
+    torch.testing.assert_close(windows.sum(0), torch.ones(50))  # a partition of unity
+    assert windows[0, :5].eq(1).all() and windows[0, 25:].eq(0).all() and windows[2, 46:].eq(1).all()
+    maps, stripes, _ = _planted_maps()
+    features, energy = fine_basis(maps, channels=6, bands=3, highpass_texels=3.0, smooth_texels=0.5)
+    lower, upper = features[..., :2], features[..., 4:]  # bands centred on rows 0, 19.5 and 39
+    assert lower[20:].abs().max() == 0 and upper[:20].abs().max() == 0  # each band's channels stay in its window
+    assert lower[:10].abs().max() > 0 and upper[-10:].abs().max() > 0
+    assert 0.5 < energy <= 1.0
+    with pytest.raises(ValueError, match="bands"):
+        fine_basis(maps, channels=2, bands=3)
+
+
+def test_fine_basis_refuses_more_channels_than_scans():
+    maps, _, _ = _planted_maps(scans=3)
+    with pytest.raises(ValueError, match="at least as many scans"):
+        fine_basis(maps, channels=4)
+
+
+def test_residual_maps_put_a_scans_points_on_the_plane(tmp_path, tiny_run_dir, tiny_data_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run_dir / "checkpoint.pt", run / "checkpoint.pt")
+    t = Trainer(tiny_data_dir, run, None, resume=True, progress=False, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="detail plane"):
+        residual_maps(t.net, t.codes, t.data, points_per_scan=16)
+    t.replace_detail_field(plane_channels=2)
+    maps = residual_maps(t.net, t.codes, t.data, points_per_scan=500)
+    assert maps.weighted.shape == maps.weight.shape == (len(t.data), maps.rows * maps.columns)
+    torch.testing.assert_close(maps.weight.sum(1), torch.full((len(t.data),), 500.0))  # every point lands once
+    assert maps.weighted.abs().sum() > 0
+
+
+def test_polish_from_a_residual_basis_starts_at_the_coarse_error_and_lowers_it(tmp_path, tiny_run_dir, tiny_data_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run_dir / "checkpoint.pt", run / "checkpoint.pt")
+    settings = PolishSettings(steps=40, batch_scans=4, points=256, cache_points=1024, lr_net=2e-3, lr_codes=2e-3,
+                              warmup_steps=5, check_scans=8, log_every=10, fresh_field=True, plane_channels=3,
+                              plane_init="residuals", residual_points=2000)
+    polisher = DetailPolisher(run, tiny_data_dir, settings, device=torch.device("cpu"), progress=False)
+    assert polisher.trainer.net.detail_plane.features.abs().sum() > 0
+    assert polisher.optimizer.param_groups[2]["lr"] == settings.lr_net  # the basis trains at the field's rate
+    record = polisher.run()
+    assert 0 < record["plane_basis_energy"] <= 1
+    assert record["error_after_mm"] < 0.9 * record["error_before_mm"], record
+    # going on without the start flags keeps how the field started (and its plane's learning rate)
+    resumed = DetailPolisher(run, tiny_data_dir, PolishSettings(steps=50), device=torch.device("cpu"), progress=False)
+    assert resumed.settings.fresh_field and resumed.settings.plane_init == "residuals"
+    assert resumed.settings.plane_channels == 3 and resumed.step == 40
+    assert resumed.optimizer.param_groups[2]["base_lr"] == settings.lr_net
+
+
+def test_plane_init_needs_a_fresh_field(tmp_path, tiny_data_dir, capsys):
+    with pytest.raises(ValueError, match="fresh field"):
+        PolishSettings(plane_init="residuals")
+    with pytest.raises(ValueError, match="plane_init"):
+        PolishSettings(fresh_field=True, plane_init="random")
+    assert cli_main(["polish", "--run", str(tmp_path), "--data", str(tiny_data_dir), "--plane-init",
+                     "residuals"]) == 2
+    assert "--fresh-field" in capsys.readouterr().err
