@@ -139,8 +139,9 @@ def fine_basis(maps: ResidualMaps, channels: int, bands: int = 1, highpass_texel
     kept, total, first = 0.0, 0.0, 0
     for band, window in enumerate(windows):
         count = channels // bands + (1 if band < channels % bands else 0)
-        texels = covered & (window.unsqueeze(1).expand(rows, columns).reshape(-1) > 0)
-        seen = fine[:, texels] * window.unsqueeze(1).expand(rows, columns).reshape(-1)[texels]
+        per_texel = window.unsqueeze(1).expand(rows, columns).reshape(-1)
+        texels = covered & (per_texel > 0)
+        seen = fine[:, texels] * per_texel[texels]
         _, singular, basis = torch.linalg.svd(seen, full_matrices=False)
         kept += float((singular[:count] ** 2).sum())
         total += float((singular**2).sum())
