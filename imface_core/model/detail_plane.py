@@ -51,18 +51,24 @@ class DetailPlane(nn.Module):
         self.rows = int(math.ceil(2 * half_height / texel)) + 1
         self.features = nn.Parameter(torch.randn(self.rows, self.columns, channels) * init_std)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (..., 3) template points -> (..., C) bilinearly interpolated features at (x, y)."""
+    def corners(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Flat indices into the rows x columns texels (..., 4) of the four texels around the (x, y) of the template
+        points x (..., 3), and their bilinear weights (..., 4), differentiable in x; reading (``forward``) and
+        splatting (``imface_core.training.plane_init``) share them."""
         u = ((x[..., 0] + self.half_width) / self.texel).clamp(0.0, self.columns - 1.0001)
         v = ((x[..., 1] + self.half_height) / self.texel).clamp(0.0, self.rows - 1.0001)
         i0, j0 = u.detach().floor().long(), v.detach().floor().long()
-        fu, fv = (u - i0).unsqueeze(-1), (v - j0).unsqueeze(-1)
-        table = self.features.view(-1, self.channels)  # (rows * columns, C)
+        fu, fv = u - i0, v - j0
         corner = i0 + j0 * self.columns
+        index = torch.stack([corner, corner + 1, corner + self.columns, corner + self.columns + 1], dim=-1)
+        weight = torch.stack([(1.0 - fu) * (1.0 - fv), fu * (1.0 - fv), (1.0 - fu) * fv, fu * fv], dim=-1)
+        return index, weight
 
-        def read(offset: int) -> Tensor:
-            return table[corner + offset]
-
-        top = read(0) * (1.0 - fu) + read(1) * fu
-        bottom = read(self.columns) * (1.0 - fu) + read(self.columns + 1) * fu
-        return top * (1.0 - fv) + bottom * fv
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (..., 3) template points -> (..., C) bilinearly interpolated features at (x, y)."""
+        index, weight = self.corners(x)
+        table = self.features.view(-1, self.channels)  # (rows * columns, C)
+        out = table[index[..., 0]] * weight[..., 0:1]  # one (..., C) gather per corner: no (..., 4, C) temporary
+        for k in range(1, 4):
+            out = out + table[index[..., k]] * weight[..., k:k + 1]
+        return out

@@ -44,14 +44,9 @@ class ResidualMaps:
 
 def _splat(plane: DetailPlane, x_t: Tensor, values: Tensor, weighted: Tensor, weight: Tensor) -> None:
     """Add ``values`` (n,) at template points ``x_t`` (n, 3) bilinearly into one scan's flat texel sums."""
-    u = ((x_t[:, 0] + plane.half_width) / plane.texel).clamp(0.0, plane.columns - 1.0001)
-    v = ((x_t[:, 1] + plane.half_height) / plane.texel).clamp(0.0, plane.rows - 1.0001)
-    i0, j0 = u.floor().long(), v.floor().long()
-    fu, fv = u - i0, v - j0
-    for di, dj, w in ((0, 0, (1 - fu) * (1 - fv)), (1, 0, fu * (1 - fv)), (0, 1, (1 - fu) * fv), (1, 1, fu * fv)):
-        texel = (i0 + di) + (j0 + dj) * plane.columns
-        weighted.index_add_(0, texel, w * values)
-        weight.index_add_(0, texel, w)
+    index, corner_weight = plane.corners(x_t)
+    weighted.index_add_(0, index.reshape(-1), (corner_weight * values.unsqueeze(-1)).reshape(-1))
+    weight.index_add_(0, index.reshape(-1), corner_weight.reshape(-1))
 
 
 def residual_maps(net: ImFaceNet, codes: LatentCodes, data, points_per_scan: int = 40000, seed: int = 0,

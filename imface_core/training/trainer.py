@@ -169,14 +169,16 @@ class Trainer:
     def _new_optimizer(self) -> torch.optim.Adam:
         """Adam over the networks, the code tables and (with one) the RDF's detail plane at its own rate."""
         cfg = self.cfg
-        plane = {id(p) for p in self.net.detail_plane_parameters()}
+        plane = self.net.detail_plane_parameters()
+        in_plane = {id(p) for p in plane}
         groups = [
-            {"params": [p for p in self.net.parameters() if id(p) not in plane], "lr": cfg.lr_net, "base_lr": cfg.lr_net},
+            {"params": [p for p in self.net.parameters() if id(p) not in in_plane], "lr": cfg.lr_net,
+             "base_lr": cfg.lr_net},
             {"params": list(self.codes.parameters()), "lr": cfg.lr_codes, "base_lr": cfg.lr_codes},
         ]
         if plane:
             rate = cfg.lr_net * cfg.lr_plane_scale
-            groups.append({"params": self.net.detail_plane_parameters(), "lr": rate, "base_lr": rate})
+            groups.append({"params": plane, "lr": rate, "base_lr": rate})
         return torch.optim.Adam(groups)
 
     def replace_detail_field(self, person_code_std: float = 0.0, width: int | None = None,
