@@ -521,7 +521,36 @@ def test_a_detail_basis_keeps_the_field_at_zero_and_trains_the_coefficients():
         net.set_detail_basis(torch.zeros(2, 2, 3))
 
 
+def test_a_code_mixed_plane_weighs_its_channels_by_the_code_alone():
+    net = make_net(seed=4)
+    x = points(2, 40)
+    z_id, z_exp, z_det = codes(net.cfg, 2)
+    coarse = net.coarse(x, z_id, z_exp)["sdf"]
+    net.reset_detail_field(plane_channels=3, plane_mixing="code")
+    plane = net.detail_plane
+    assert net.cfg.det_plane_mixing == "code" and net.detail_field.out_dim == 1
+    assert plane.mix.weight.shape == (3, net.cfg.det_dim)
+    assert {id(p) for p in net.detail_plane_parameters()} == {id(plane.features), id(plane.mix.weight)}
+    torch.testing.assert_close(net.fine(x, z_id, z_exp, z_det)["sdf"], coarse)  # zero features: no detail yet
+    net.fine(x, z_id, z_exp, z_det)["sdf"].abs().mean().backward()
+    assert plane.features.grad.abs().sum() > 0
+    basis, mix = torch.randn(plane.features.shape), torch.randn(3, net.cfg.det_dim)
+    net.set_detail_basis(basis, mix)
+    x_t = torch.rand(2, 30, 3) * 0.4 - 0.2
+    weights = (z_det * net.cfg.code_scale) @ mix.T  # (2, 3): one set of weights per scan
+    a_0 = net.detail_field(x_t, net._template_anchors(2), z_det * net.cfg.code_scale)[..., 0]
+    expected = a_0 + (plane(x_t) * weights.unsqueeze(1)).sum(-1)
+    torch.testing.assert_close(net.detail_offset(x_t, z_det), expected)
+    with pytest.raises(ValueError, match="mix"):
+        net.set_detail_basis(basis)  # a code-mixed plane needs its mix
+    clone = ImFaceNet(ModelConfig.from_dict(net.cfg.to_dict()), net.template_landmarks5, net.template_landmarks68)
+    clone.load_state_dict(net.state_dict())
+    torch.testing.assert_close(clone.detail_offset(x_t, z_det), net.detail_offset(x_t, z_det))
+
+
 def test_detail_plane_config_is_validated():
+    with pytest.raises(ValueError, match="det_plane_mixing"):
+        tiny_config(det_plane_mixing="sum")
     with pytest.raises(ValueError, match="det_plane_channels"):
         tiny_config(det_plane_channels=-1)
     with pytest.raises(ValueError, match="det_plane_texel"):

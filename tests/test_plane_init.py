@@ -10,7 +10,7 @@ import torch
 
 from imface_core.cli import main as cli_main
 from imface_core.training.detail_polish import DetailPolisher, PolishSettings
-from imface_core.training.plane_init import ResidualMaps, band_windows, fine_basis, residual_maps
+from imface_core.training.plane_init import ResidualMaps, band_windows, code_mix, fine_basis, residual_maps
 from imface_core.training.trainer import Trainer
 
 
@@ -32,7 +32,8 @@ def _planted_maps(scans: int = 30, rows: int = 40, columns: int = 50) -> tuple[R
 
 def test_fine_basis_spans_recurring_fine_patterns_and_drops_the_smooth_band():
     maps, stripes, ramp = _planted_maps()
-    features, energy = fine_basis(maps, channels=2, highpass_texels=3.0, smooth_texels=0.5)
+    found = fine_basis(maps, channels=2, highpass_texels=3.0, smooth_texels=0.5)
+    features, energy = found.features, found.energy
     assert features.shape == (40, 50, 2)
     basis = features.view(-1, 2)
     assert torch.equal(features[:, 40:], torch.zeros(40, 10, 2))  # texels no point reaches stay zero
@@ -46,6 +47,30 @@ def test_fine_basis_spans_recurring_fine_patterns_and_drops_the_smooth_band():
     assert (q.T @ r).norm() < 0.1 * r.norm()  # the smooth ramp, the strongest signal, is not in the basis
     assert basis[inner.view(-1)].pow(2).mean().sqrt() == pytest.approx(1.0, rel=0.3)
     assert 0.5 < energy <= 1.0
+    # each scan's weights rebuild its own stripes from the two channels
+    rebuilt = found.coefficients @ features.view(-1, 2).T  # (scans, texels)
+    planted = (maps.weighted / maps.weight.clamp(min=1e-9))[:, inner.view(-1)]
+    planted_stripes = planted - planted.mean(1, keepdim=True)
+    amounts = torch.linalg.lstsq(s.T, planted_stripes.T).solution.T  # the planted amounts, recovered
+    target = amounts @ s
+    # the same stripes in each scan (the 0.5-texel smoothing takes ~25 % off their amplitude)
+    agreement = torch.nn.functional.cosine_similarity(rebuilt[:, inner.view(-1)], target, dim=1)
+    assert agreement.min() > 0.95, agreement
+    gain = rebuilt[:, inner.view(-1)].norm(dim=1) / target.norm(dim=1)
+    assert 0.6 < gain.median() < 1.05, gain
+
+
+def test_code_mix_turns_scan_weights_into_codes_of_the_usual_spread():
+    g = torch.Generator().manual_seed(1)
+    weights = torch.randn(50, 6, generator=g) @ torch.randn(6, 8, generator=g)  # rank 6, 8 channels
+    codes, mix = code_mix(weights, code_dim=10, code_scale=100.0, code_rms=0.01)
+    assert codes.shape == (50, 10) and mix.shape == (8, 10)
+    torch.testing.assert_close((codes * 100.0) @ mix.T, weights, atol=1e-4, rtol=1e-4)  # rank 6 <= 10: exact
+    assert codes.pow(2).mean().sqrt() == pytest.approx(0.01, rel=1e-4)
+    small_codes, small_mix = code_mix(weights, code_dim=3, code_scale=100.0, code_rms=0.01)  # rank-3 best fit
+    residual = (small_codes * 100.0) @ small_mix.T - weights
+    singular = torch.linalg.svdvals(weights)
+    assert residual.norm() == pytest.approx(float(singular[3:].norm()), rel=1e-3)
 
 
 def test_bands_split_the_channels_between_smooth_overlapping_windows():
@@ -53,7 +78,8 @@ def test_bands_split_the_channels_between_smooth_overlapping_windows():
     torch.testing.assert_close(windows.sum(0), torch.ones(50))  # a partition of unity
     assert windows[0, :5].eq(1).all() and windows[0, 25:].eq(0).all() and windows[2, 46:].eq(1).all()
     maps, stripes, _ = _planted_maps()
-    features, energy = fine_basis(maps, channels=6, bands=3, highpass_texels=3.0, smooth_texels=0.5)
+    basis = fine_basis(maps, channels=6, bands=3, highpass_texels=3.0, smooth_texels=0.5)
+    features, energy = basis.features, basis.energy
     lower, upper = features[..., :2], features[..., 4:]  # bands centred on rows 0, 19.5 and 39
     assert lower[20:].abs().max() == 0 and upper[:20].abs().max() == 0  # each band's channels stay in its window
     assert lower[:10].abs().max() > 0 and upper[-10:].abs().max() > 0
@@ -100,6 +126,25 @@ def test_polish_from_a_residual_basis_starts_at_the_coarse_error_and_lowers_it(t
     assert resumed.settings.fresh_field and resumed.settings.plane_init == "residuals"
     assert resumed.settings.plane_channels == 3 and resumed.step == 40
     assert resumed.optimizer.param_groups[2]["base_lr"] == settings.lr_net
+
+
+def test_code_mixed_plane_from_residuals_gives_each_scan_its_wrinkles_before_the_first_step(
+        tmp_path, tiny_run_dir, tiny_data_dir):
+    errors = {}
+    for mixing in ("field", "code"):
+        run = tmp_path / mixing
+        run.mkdir()
+        shutil.copy(tiny_run_dir / "checkpoint.pt", run / "checkpoint.pt")
+        settings = PolishSettings(steps=1, batch_scans=4, points=256, cache_points=1024, check_scans=8,
+                                  fresh_field=True, plane_channels=6, plane_init="residuals", residual_points=4000,
+                                  plane_mixing=mixing, near_surface_mm=0.0)
+        polisher = DetailPolisher(run, tiny_data_dir, settings, device=torch.device("cpu"), progress=False)
+        net = polisher.trainer.net
+        assert (net.detail_plane.mix is not None) == (mixing == "code") and net.cfg.det_plane_mixing == mixing
+        polisher.prepare()
+        errors[mixing] = polisher.record["error_before_mm"]
+    # blend-field mixing starts at zero detail (the coarse error); code mixing starts with the projected maps
+    assert errors["code"] < 0.97 * errors["field"], errors
 
 
 def test_plane_init_needs_a_fresh_field(tmp_path, tiny_data_dir, capsys):

@@ -56,6 +56,12 @@ class ModelConfig:
     """Channels C of the RDF's detail plane (``imface_core.model.detail_plane``): learned feature images over
     the template's front that the RDF's blend field weighs with C code-dependent coefficients. 0: no plane,
     the RDF is the blend field alone (the paper's field)."""
+    det_plane_mixing: str = "field"
+    """How the plane's C channels are weighed: "field" (the RDF's blend field outputs C coefficients per point,
+    functions of the template point and z_det) or "code" (a linear map of z_det gives C coefficients per scan,
+    the same over the whole face: a linear wrinkle model whose basis images are the plane; with the plane
+    started from the training residuals, ``imface_core.training.plane_init``, each training scan starts at its
+    own wrinkle maps' projection onto that basis)."""
     det_plane_texel: float = 0.01
     """Texel size of the detail plane in model units (0.01 = 1 mm; the synthetic grooves are 2-3 mm wide)."""
     det_plane_half_width: float = 0.8
@@ -105,6 +111,8 @@ class ModelConfig:
             raise ValueError(f"det_first_omega0 must be > 0, got {self.det_first_omega0}")
         if self.det_plane_channels < 0:
             raise ValueError(f"det_plane_channels must be 0 (no plane) or more, got {self.det_plane_channels}")
+        if self.det_plane_mixing not in ("field", "code"):
+            raise ValueError(f"det_plane_mixing must be 'field' or 'code', got {self.det_plane_mixing!r}")
         for name in ("det_plane_texel", "det_plane_half_width", "det_plane_half_height"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -5,6 +5,8 @@ more scans share it (``benchmarks/detail_capacity.py``). The plane gives the fie
 C feature images over the template's (x, y), one texel per ``texel`` model units, read bilinearly at a
 template point. The RDF's blend field then only has to produce C smooth, code-dependent coefficients per
 point (``ImFaceNet.detail_offset``), and each texel trains directly on the points that fall near it.
+With ``code_dim`` > 0 the plane carries its own coefficients instead: a linear map (``mix``) of the detail
+code to C weights that hold over the whole face (``ModelConfig.det_plane_mixing = "code"``).
 
 The bilinear read is written out with gathers (not ``grid_sample``) so that it is differentiable twice:
 the fine normal of the training loss is a gradient of the plane's output with respect to the point.
@@ -32,6 +34,8 @@ class DetailPlane(nn.Module):
         init_std: standard deviation of random initial features; 0 (the default): all zero, so the plane adds no
             texel-sized noise; with random coefficients (``ImFaceNet``) the field starts at exactly zero and the
             features still get a gradient from the first step.
+        code_dim: with D > 0, ``mix`` (a bias-free D -> C linear map, random at first) turns a code into the C
+            per-scan coefficients (``coefficients``); 0: no mix, the caller weighs the channels.
 
     Training note (measured with ``imface polish`` on 800 scans, 32 channels): with 64 scans x 512 points per
     step, each texel sees about one point per step, Adam turns that noise into texel-sized steps, and the fine
@@ -40,7 +44,7 @@ class DetailPlane(nn.Module):
     """
 
     def __init__(self, channels: int, half_width: float, half_height: float, texel: float,
-                 init_std: float = 0.0) -> None:
+                 init_std: float = 0.0, code_dim: int = 0) -> None:
         super().__init__()
         if channels < 1 or half_width <= 0 or half_height <= 0 or texel <= 0:
             raise ValueError(f"detail plane: channels, extents and texel must be positive, got {channels}, "
@@ -50,6 +54,7 @@ class DetailPlane(nn.Module):
         self.columns = int(math.ceil(2 * half_width / texel)) + 1
         self.rows = int(math.ceil(2 * half_height / texel)) + 1
         self.features = nn.Parameter(torch.randn(self.rows, self.columns, channels) * init_std)
+        self.mix = nn.Linear(code_dim, channels, bias=False) if code_dim > 0 else None
 
     def corners(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Flat indices into the rows x columns texels (..., 4) of the four texels around the (x, y) of the template
@@ -63,6 +68,12 @@ class DetailPlane(nn.Module):
         index = torch.stack([corner, corner + 1, corner + self.columns, corner + self.columns + 1], dim=-1)
         weight = torch.stack([(1.0 - fu) * (1.0 - fv), fu * (1.0 - fv), (1.0 - fu) * fv, fu * fv], dim=-1)
         return index, weight
+
+    def coefficients(self, code: Tensor) -> Tensor:
+        """(B, D) codes -> (B, C) channel weights through ``mix`` (a plane made with ``code_dim`` > 0)."""
+        if self.mix is None:
+            raise ValueError("this detail plane has no code mix (made with code_dim=0)")
+        return self.mix(code)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (..., 3) template points -> (..., C) bilinearly interpolated features at (x, y)."""

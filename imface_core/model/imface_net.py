@@ -109,9 +109,14 @@ class ImFaceNet(nn.Module):
         """A fresh RDF of ``cfg``: the blend field (1 + C outputs, zero at first) and the detail plane (C > 0)."""
         c = self.cfg
         channels = c.det_plane_channels
-        field = self._blend_field(1 + channels, c.det_dim, c.det_width, c.det_depth, True, c.det_first_omega0)
+        by_code = channels > 0 and c.det_plane_mixing == "code"
+        outputs = 1 if by_code else 1 + channels
+        field = self._blend_field(outputs, c.det_dim, c.det_width, c.det_depth, True, c.det_first_omega0)
         if not channels:
             return field, None
+        if by_code:  # the plane starts at zero and its mix random, so the features get a gradient at once
+            return field, DetailPlane(channels, c.det_plane_half_width, c.det_plane_half_height, c.det_plane_texel,
+                                      code_dim=c.det_dim)
         # the plane starts at zero (so does r); its coefficients a_1..a_C start random, so that the features get a
         # gradient at once: per region a random constant plus a small SIREN-sized code and position dependence
         minis = field.minis
@@ -122,10 +127,11 @@ class ImFaceNet(nn.Module):
         return field, DetailPlane(channels, c.det_plane_half_width, c.det_plane_half_height, c.det_plane_texel)
 
     def reset_detail_field(self, width: int | None = None, code_dim: int | None = None,
-                           first_omega0: float | None = None, plane_channels: int | None = None) -> None:
+                           first_omega0: float | None = None, plane_channels: int | None = None,
+                           plane_mixing: str | None = None) -> None:
         """Replace the RDF by a fresh one (zero output: fine SDF = coarse SDF), optionally of another width,
-        detail-code size, first-layer frequency or detail-plane channel count; ``cfg`` follows, so a checkpoint
-        rebuilds the new field."""
+        detail-code size, first-layer frequency, detail-plane channel count or plane mixing; ``cfg`` follows, so
+        a checkpoint rebuilds the new field."""
         cfg = self.cfg
         self.cfg = replace(
             cfg,
@@ -133,23 +139,33 @@ class ImFaceNet(nn.Module):
             det_dim=cfg.det_dim if code_dim is None else code_dim,
             det_first_omega0=cfg.det_first_omega0 if first_omega0 is None else first_omega0,
             det_plane_channels=cfg.det_plane_channels if plane_channels is None else plane_channels,
+            det_plane_mixing=cfg.det_plane_mixing if plane_mixing is None else plane_mixing,
         )
         device = self.template_landmarks5.device
         field, plane = self._detail_field()
         self.detail_field = field.to(device)
         self.detail_plane = None if plane is None else plane.to(device)
 
-    def set_detail_basis(self, features: Tensor) -> None:
-        """Start the detail plane from ``features`` (rows, columns, C) with zero coefficients a_1..a_C, so that
-        r = a_0 stays what it was (zero for a fresh field) and the coefficients get a gradient from the features
-        (``imface_core.training.plane_init``)."""
+    def set_detail_basis(self, features: Tensor, mix: Tensor | None = None) -> None:
+        """Start the detail plane from ``features`` (rows, columns, C) (``imface_core.training.plane_init``).
+
+        Blend-field mixing: the coefficients a_1..a_C start at zero, so r = a_0 stays what it was (zero for a
+        fresh field) and the coefficients get a gradient from the features. Code mixing: the plane's mix becomes
+        ``mix`` (C, det_dim), which with the detail codes the caller sets gives each scan its weights."""
         plane = self.detail_plane
         if plane is None or tuple(features.shape) != tuple(plane.features.shape):
             have = None if plane is None else tuple(plane.features.shape)
             raise ValueError(f"detail basis of shape {tuple(features.shape)} does not fit the detail plane {have}")
-        minis = self.detail_field.minis
+        if (mix is None) != (plane.mix is None) or (mix is not None and mix.shape != plane.mix.weight.shape):
+            want = None if plane.mix is None else tuple(plane.mix.weight.shape)
+            raise ValueError(f"detail basis mix {None if mix is None else tuple(mix.shape)} does not fit the plane's "
+                             f"mix {want}")
         with torch.no_grad():
             plane.features.copy_(features)
+            if mix is not None:
+                plane.mix.weight.copy_(mix)
+                return
+            minis = self.detail_field.minis
             minis.out_bias[:, 1:].zero_()
             minis.out_weight[:, :, 1:].zero_()
 
@@ -165,8 +181,8 @@ class ImFaceNet(nn.Module):
         return list(self.detail_field.parameters()) + self.detail_plane_parameters()
 
     def detail_plane_parameters(self) -> list[nn.Parameter]:
-        """The detail plane's features (none without a plane); trained at a higher rate than the networks."""
-        return [] if self.detail_plane is None else [self.detail_plane.features]
+        """The detail plane's features and mix (none without a plane); trained at a higher rate than the networks."""
+        return [] if self.detail_plane is None else list(self.detail_plane.parameters())
 
     # ------------------------------------------------------------------ pieces
 
@@ -201,11 +217,16 @@ class ImFaceNet(nn.Module):
         """x_t: (B, N, 3), z_det: (B, det_dim) -> raw RDF output r (B, N) (before tanh and fade).
 
         With a detail plane, r = a_0 + sum_c a_c * P_c(x_t): the blend field's 1 + C outputs a weigh the
-        plane's C features P at the point."""
-        out = self.detail_field(x_t, self._template_anchors(x_t.shape[0]), z_det * self.cfg.code_scale)
-        if self.detail_plane is None:
+        plane's C features P at the point, or (code mixing) a_0 comes from the blend field and a_1..a_C from the
+        plane's linear map of z_det, the same at every point."""
+        code = z_det * self.cfg.code_scale
+        out = self.detail_field(x_t, self._template_anchors(x_t.shape[0]), code)
+        plane = self.detail_plane
+        if plane is None:
             return out.squeeze(-1)
-        return out[..., 0] + (out[..., 1:] * self.detail_plane(x_t)).sum(-1)
+        if plane.mix is not None:  # per-scan weights, the same over the face
+            return out[..., 0] + (plane(x_t) * plane.coefficients(code).unsqueeze(-2)).sum(-1)
+        return out[..., 0] + (out[..., 1:] * plane(x_t)).sum(-1)
 
     # ------------------------------------------------------------------ full passes
 

@@ -83,13 +83,21 @@ class PolishSettings:
     plane_bands: int = 1
     """With ``plane_init="residuals"``: horizontal bands of the face that get their own share of the channels
     (``plane_init.fine_basis``)."""
+    plane_mixing: str | None = None
+    """With ``fresh_field``: how the new plane's channels are weighed, "field" or "code"
+    (``ModelConfig.det_plane_mixing``; None: as the run's). Code mixing started from residuals gives every
+    training scan its projected wrinkle maps before the first step."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_scans", "points", "cache_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"detail polish: {name} must be at least 1, got {getattr(self, name)}")
-        if (self.plane_channels is not None or self.person_code_std) and not self.fresh_field:
-            raise ValueError("detail polish: plane_channels and person_code_std apply to a fresh field only")
+        if (self.plane_channels is not None or self.person_code_std or self.plane_mixing is not None) \
+                and not self.fresh_field:
+            raise ValueError("detail polish: plane_channels, plane_mixing and person_code_std apply to a fresh "
+                             "field only")
+        if self.plane_mixing not in (None, "field", "code"):
+            raise ValueError(f"detail polish: plane_mixing must be 'field' or 'code', got {self.plane_mixing!r}")
         if self.plane_init not in ("zero", "residuals"):
             raise ValueError(f"detail polish: plane_init must be 'zero' or 'residuals', got {self.plane_init!r}")
         if self.plane_init == "residuals" and not self.fresh_field:
@@ -104,7 +112,8 @@ class PolishSettings:
             raise ValueError(f"detail polish: near_surface_mm must be 0 or more, got {self.near_surface_mm}")
 
 
-_FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands")
+_FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands",
+                         "plane_mixing")
 """Settings that only say how a fresh field started; a resumed polish keeps the run's."""
 
 
@@ -251,7 +260,8 @@ class DetailPolisher:
         self.show_progress = progress
         s = self.settings
         if s.fresh_field and self.record["step"] == 0:
-            self.trainer.replace_detail_field(s.person_code_std, plane_channels=s.plane_channels)
+            self.trainer.replace_detail_field(s.person_code_std, plane_channels=s.plane_channels,
+                                              plane_mixing=s.plane_mixing)
             if s.plane_init == "residuals":
                 self._start_plane_from_residuals()
         elif s.fresh_field and not polished_fresh:
@@ -274,7 +284,7 @@ class DetailPolisher:
 
     def _start_plane_from_residuals(self) -> None:
         """The fresh field's detail plane starts from the fine residual patterns of the training scans."""
-        from imface_core.training.plane_init import fine_basis, residual_maps
+        from imface_core.training.plane_init import code_mix, fine_basis, residual_maps
 
         net, s = self.trainer.net, self.settings
         if net.detail_plane is None:
@@ -285,11 +295,19 @@ class DetailPolisher:
                              progress=None if bar is None else bar.update)
         if bar is not None:
             bar.close()
-        features, energy = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands)
-        net.set_detail_basis(features.to(net.detail_plane.features.device))
-        self.record["plane_basis_energy"] = energy
+        basis = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands)
+        device = net.detail_plane.features.device
+        if net.detail_plane.mix is None:
+            net.set_detail_basis(basis.features.to(device))
+        else:  # each scan starts at its own projection onto the channels
+            det = self.trainer.codes.det.weight
+            codes, mix = code_mix(basis.coefficients, det.shape[1], net.cfg.code_scale, self.trainer.cfg.code_init_std)
+            net.set_detail_basis(basis.features.to(device), mix.to(device))
+            with torch.no_grad():
+                det.copy_(codes.to(det.device))
+        self.record["plane_basis_energy"] = basis.energy
         log.info("detail plane started from residual maps in %.0f s: %d channels span %.1f %% of their fine band",
-                 time.monotonic() - t0, net.detail_plane.channels, 100 * energy)
+                 time.monotonic() - t0, net.detail_plane.channels, 100 * basis.energy)
 
     @property
     def step(self) -> int:

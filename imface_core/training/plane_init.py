@@ -11,7 +11,10 @@ average, which the blend field's own coefficient a_0 learns easily) and the maps
 that recur across scans (eyelid rims, frown lines between the brows, forehead lines, lip lines); they become
 the plane's C channels, scaled to unit RMS over the face. The blend field then starts with zero coefficients
 (``ImFaceNet.set_detail_basis``), so the fine SDF still starts equal to the coarse one, and training only has
-to learn which patterns each scan has and how strongly.
+to learn which patterns each scan has and how strongly. With code mixing (``ModelConfig.det_plane_mixing``)
+there is nothing to learn at first: each scan's projection onto the channels (``FineBasis.coefficients``)
+becomes its detail code through the plane's linear mix (``code_mix``), so every training scan starts with its
+own wrinkles, as far as C channels and the code size can hold them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from imface_core.model.detail_plane import DetailPlane
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.losses import LatentCodes
 
-__all__ = ["ResidualMaps", "residual_maps", "fine_basis"]
+__all__ = ["FineBasis", "ResidualMaps", "code_mix", "fine_basis", "residual_maps"]
 
 
 @dataclass
@@ -103,9 +106,18 @@ def band_windows(rows: int, first: int, last: int, bands: int) -> Tensor:
     return windows
 
 
+@dataclass
+class FineBasis:
+    """The plane's starting features and what they hold of the scans' fine residual maps."""
+
+    features: Tensor  # (rows, columns, C), each channel at unit RMS over its covered texels
+    energy: float  # share of the fine maps' energy the C channels span
+    coefficients: Tensor  # (S, C): scan s's fine map ~ sum_c coefficients[s, c] * features[..., c]
+
+
 def fine_basis(maps: ResidualMaps, channels: int, bands: int = 1, highpass_texels: float = 4.0,
-               smooth_texels: float = 0.7, min_coverage: float = 0.25) -> tuple[Tensor, float]:
-    """The plane's initial features (rows, columns, C) and the share of the fine maps' energy they span.
+               smooth_texels: float = 0.7, min_coverage: float = 0.25) -> FineBasis:
+    """The plane's initial features, the share of the fine maps' energy they span and each scan's weights.
 
     Each scan's map loses its smooth band (a normalised Gaussian average over ``highpass_texels``) and is
     smoothed over ``smooth_texels`` (the splat is ~2 points per texel); texels that fewer than ``min_coverage``
@@ -114,7 +126,8 @@ def fine_basis(maps: ResidualMaps, channels: int, bands: int = 1, highpass_texel
     B = 4-5), and each band gets C / B channels from an SVD of the maps seen through its window, so that a
     region whose patterns are weaker than the eyelid rims' (the forehead lines of the few scans that raise the
     brows) still gets channels of its own. Channel c is a right singular vector, scaled to unit RMS over the
-    covered texels of its band."""
+    covered texels of its band; a scan's weight on it is its map's projection (left singular vector x singular
+    value / sqrt(covered texels))."""
     weighted, weight, rows, columns = maps.weighted, maps.weight, maps.rows, maps.columns
     scans = weighted.shape[0]
     if channels > scans:
@@ -131,15 +144,33 @@ def fine_basis(maps: ResidualMaps, channels: int, bands: int = 1, highpass_texel
     covered_rows = torch.nonzero(covered.view(rows, columns).any(1)).squeeze(1)
     windows = band_windows(rows, int(covered_rows.min()), int(covered_rows.max()), bands)
     features = torch.zeros(rows * columns, channels)
+    coefficients = torch.zeros(scans, channels)
     kept, total, first = 0.0, 0.0, 0
     for band, window in enumerate(windows):
         count = channels // bands + (1 if band < channels % bands else 0)
         per_texel = window.unsqueeze(1).expand(rows, columns).reshape(-1)
         texels = covered & (per_texel > 0)
         seen = fine[:, texels] * per_texel[texels]
-        _, singular, basis = torch.linalg.svd(seen, full_matrices=False)
+        scan_vectors, singular, basis = torch.linalg.svd(seen, full_matrices=False)
         kept += float((singular[:count] ** 2).sum())
         total += float((singular**2).sum())
-        features[texels, first:first + count] = basis[:count].T * math.sqrt(int(texels.sum()))
+        root = math.sqrt(int(texels.sum()))
+        features[texels, first:first + count] = basis[:count].T * root
+        coefficients[:, first:first + count] = scan_vectors[:, :count] * singular[:count] / root
         first += count
-    return features.view(rows, columns, channels), kept / max(total, 1e-30)
+    return FineBasis(features.view(rows, columns, channels), kept / max(total, 1e-30), coefficients)
+
+
+def code_mix(coefficients: Tensor, code_dim: int, code_scale: float, code_rms: float) -> tuple[Tensor, Tensor]:
+    """Detail codes (S, code_dim) and a mix (C, code_dim) whose product reproduces per-scan channel weights
+    (S, C) as well as a rank-``code_dim`` map can: the leading singular vectors of the weights, the codes
+    scaled to RMS ``code_rms`` (the codes' usual spread) and seen by the network x ``code_scale``."""
+    scans_vectors, singular, channel_vectors = torch.linalg.svd(coefficients, full_matrices=False)
+    rank = min(code_dim, singular.shape[0])
+    inputs = scans_vectors[:, :rank] * singular[:rank]  # (S, rank): what mix must see
+    spread = float(inputs.pow(2).mean().sqrt().clamp(min=1e-12)) * math.sqrt(rank / code_dim)
+    codes = torch.zeros(coefficients.shape[0], code_dim)
+    mix = torch.zeros(coefficients.shape[1], code_dim)
+    codes[:, :rank] = inputs / spread * code_rms
+    mix[:, :rank] = channel_vectors[:rank].T * spread / (code_rms * code_scale)
+    return codes, mix

@@ -183,7 +183,7 @@ class Trainer:
 
     def replace_detail_field(self, person_code_std: float = 0.0, width: int | None = None,
                              code_dim: int | None = None, first_omega0: float | None = None,
-                             plane_channels: int | None = None) -> None:
+                             plane_channels: int | None = None, plane_mixing: str | None = None) -> None:
         """Start the RDF and z_det afresh (zero detail), optionally of another size (``ImFaceNet.reset_detail_field``).
 
         z_det starts at N(0, code_init_std^2) per scan plus, with ``person_code_std`` > 0, one N(0,
@@ -191,7 +191,7 @@ class Trainer:
         field for the same detail (their wrinkles lie on the same skin). The optimiser keeps its state for the
         other parameters, so the run can still be resumed with ``imface train --resume``.
         """
-        self.net.reset_detail_field(width, code_dim, first_omega0, plane_channels)
+        self.net.reset_detail_field(width, code_dim, first_omega0, plane_channels, plane_mixing)
         self.cfg = replace(self.cfg, model=self.net.cfg)
         device = self.net.template_landmarks5.device
         self.codes.det = torch.nn.Embedding(len(self.data), self.net.cfg.det_dim).to(device)
