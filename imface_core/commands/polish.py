@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --fresh-field and a plane: weigh its channels per point by the wrinkle field (field) "
                         "or per scan by a linear map of the detail code (code: with --plane-init residuals every "
                         "training scan starts with its own wrinkles); default: as the run's")
+    p.add_argument("--det-dim", type=_positive_int, default=None,
+                   help="with --fresh-field: size of the new detail codes (a multiple of 5; default: as the run's; "
+                        "with --plane-mixing code, as many as --plane-channels)")
     p.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (with a checkpoint) after this long")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.set_defaults(func=run)
@@ -58,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.training.trainer import pick_device
 
     if not args.fresh_field and (args.plane_channels is not None or args.person_code_std
-                                 or args.plane_init != "zero" or args.plane_mixing is not None):
-        raise CommandError("--plane-channels, --plane-mixing, --person-code-std and --plane-init need --fresh-field")
+                                 or args.plane_init != "zero" or args.plane_mixing is not None
+                                 or args.det_dim is not None):
+        raise CommandError("--plane-channels, --plane-mixing, --det-dim, --person-code-std and --plane-init need "
+                           "--fresh-field")
     if args.plane_bands > 1 and args.plane_init != "residuals":
         raise CommandError("--plane-bands needs --plane-init residuals")
     settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                               warmup_steps=args.warmup_steps,
                               fresh_field=args.fresh_field, plane_channels=args.plane_channels,
                               person_code_std=args.person_code_std, plane_init=args.plane_init,
-                              plane_bands=args.plane_bands, plane_mixing=args.plane_mixing)
+                              plane_bands=args.plane_bands, plane_mixing=args.plane_mixing, code_dim=args.det_dim)
     polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
                               device=pick_device(args.device))
     if polisher.step >= settings.steps:

@@ -83,6 +83,10 @@ class PolishSettings:
     plane_bands: int = 1
     """With ``plane_init="residuals"``: horizontal bands of the face that get their own share of the channels
     (``plane_init.fine_basis``)."""
+    code_dim: int | None = None
+    """With ``fresh_field``: size of the new detail codes z_det (a multiple of the region count; None: as the
+    run's). A code-mixed plane started from residuals reproduces each scan's projection onto at most this many
+    directions, so give it as many as the plane has channels."""
     plane_mixing: str | None = None
     """With ``fresh_field``: how the new plane's channels are weighed, "field" or "code"
     (``ModelConfig.det_plane_mixing``; None: as the run's). Code mixing started from residuals gives every
@@ -92,10 +96,10 @@ class PolishSettings:
         for name in ("steps", "batch_scans", "points", "cache_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"detail polish: {name} must be at least 1, got {getattr(self, name)}")
-        if (self.plane_channels is not None or self.person_code_std or self.plane_mixing is not None) \
-                and not self.fresh_field:
-            raise ValueError("detail polish: plane_channels, plane_mixing and person_code_std apply to a fresh "
-                             "field only")
+        if (self.plane_channels is not None or self.person_code_std or self.plane_mixing is not None
+                or self.code_dim is not None) and not self.fresh_field:
+            raise ValueError("detail polish: plane_channels, plane_mixing, code_dim and person_code_std apply to a "
+                             "fresh field only")
         if self.plane_mixing not in (None, "field", "code"):
             raise ValueError(f"detail polish: plane_mixing must be 'field' or 'code', got {self.plane_mixing!r}")
         if self.plane_init not in ("zero", "residuals"):
@@ -113,7 +117,7 @@ class PolishSettings:
 
 
 _FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands",
-                         "plane_mixing")
+                         "plane_mixing", "code_dim")
 """Settings that only say how a fresh field started; a resumed polish keeps the run's."""
 
 
@@ -260,7 +264,7 @@ class DetailPolisher:
         self.show_progress = progress
         s = self.settings
         if s.fresh_field and self.record["step"] == 0:
-            self.trainer.replace_detail_field(s.person_code_std, plane_channels=s.plane_channels,
+            self.trainer.replace_detail_field(s.person_code_std, code_dim=s.code_dim, plane_channels=s.plane_channels,
                                               plane_mixing=s.plane_mixing)
             if s.plane_init == "residuals":
                 self._start_plane_from_residuals()
