@@ -113,6 +113,19 @@ def batch_to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict
     return out
 
 
+PLANE_FEATURES_KEY = "detail_plane.features"
+
+
+def half_plane_state(state: dict) -> dict:
+    """``state`` (an ``ImFaceNet`` state dict) with the detail plane's features in float16: the plane is most of a
+    model with one (200 channels over 211 x 161 texels: 27 MB in float32), its features are O(1), and loading
+    casts them back to float32 (``load_state_dict`` copies into the float32 parameter); the round trip moves a
+    feature by at most 0.05 % of its size."""
+    if PLANE_FEATURES_KEY not in state:
+        return state
+    return {**state, PLANE_FEATURES_KEY: state[PLANE_FEATURES_KEY].half()}
+
+
 class Trainer:
     """One training run in ``out_dir`` (fresh or resumed)."""
 
@@ -213,9 +226,12 @@ class Trainer:
         return [f"{s.identity}/{s.path.name}" for s in self.data.scans]
 
     def payload(self, with_training_state: bool) -> dict:
+        """What a checkpoint (``with_training_state``: resumable) or a model file holds. A model file keeps the
+        detail plane's features in float16 (``half_plane_state``)."""
+        state = self.net.state_dict()
         out = {
             "config": self.cfg.to_dict(),
-            "model_state": self.net.state_dict(),
+            "model_state": state if with_training_state else half_plane_state(state),
             "codes": {"id": self.codes.id.weight.detach().cpu(), "exp": self.codes.exp.weight.detach().cpu(),
                       "det": self.codes.det.weight.detach().cpu()},
             "identities": list(self.data.identities),
