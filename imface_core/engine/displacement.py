@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from imface_core.engine.chunks import DEFAULT_CHUNK, CancelToken, check_cancel
 from imface_core.engine.field import FaceField
@@ -68,24 +70,45 @@ def displace_surface(
 
 
 def keep_orientation(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: int = 3) -> np.ndarray:
-    """``after`` with the vertices of triangles that the move turned over put back where they were.
+    """``after`` with every patch of triangles that the move turned over moved rigidly, by its vertices' mean move.
 
     Marching cubes leaves sliver triangles whose vertex normals disagree; moving their vertices along those
     normals by even 0.05 mm can turn a sliver over, and a turned triangle drags its vertices' normals round and
     renders as a dark speck (39-85 per face at 128^3 with the v2 model, ``benchmarks/mesh_cleanliness.py``).
-    Their vertices keep the coarse position (no detail over a few hundredths of a mm); repeated while a reset
-    turns a neighbour over.
+    The turned slivers' vertices (each connected patch of them) all take the patch's mean move, which cannot
+    turn the patch; repeated while a triangle is still turned, and the vertices of any left turned after
+    ``rounds`` keep the coarse position. (Putting them back at once left them up to the whole displacement,
+    1-2 mm where the refinement is large, proud of the surface around them: white specks on the brows.)
     """
     out = np.array(after, dtype=np.float32, copy=True)
     if len(faces) == 0:
         return out
+    before = np.asarray(before, dtype=np.float32)
     a, b, c = (before[faces[:, k]] for k in range(3))
     normal_before = np.cross(b - a, c - a)
+
+    def turned_faces() -> np.ndarray:
+        p, q, r = (out[faces[:, k]] for k in range(3))
+        return faces[np.einsum("ij,ij->i", normal_before, np.cross(q - p, r - p)) < 0]
+
+    turned = turned_faces()
     for _ in range(rounds):
-        a, b, c = (out[faces[:, k]] for k in range(3))
-        turned = np.einsum("ij,ij->i", normal_before, np.cross(b - a, c - a)) < 0
-        if not turned.any():
+        if len(turned) == 0:
+            return out
+        vertices, local = np.unique(turned, return_inverse=True)
+        local = local.reshape(turned.shape)
+        edges = np.concatenate([local[:, [0, 1]], local[:, [1, 2]]])
+        graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(vertices),) * 2)
+        count, patch = connected_components(graph, directed=False)
+        move = out[vertices] - before[vertices]
+        size = np.bincount(patch, minlength=count).astype(np.float32)
+        mean = np.stack([np.bincount(patch, weights=move[:, k], minlength=count) for k in range(3)], axis=1) / size[:, None]
+        out[vertices] = before[vertices] + mean[patch].astype(np.float32)
+        turned = turned_faces()
+    for _ in range(rounds):  # the last resort: no move at all
+        if len(turned) == 0:
             break
-        reset = np.unique(faces[turned])
+        reset = np.unique(turned)
         out[reset] = before[reset]
+        turned = turned_faces()
     return out
