@@ -4,6 +4,7 @@ still starts at zero, and a polish from it lowers the fine error."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -106,6 +107,13 @@ def test_residual_maps_put_a_scans_points_on_the_plane(tmp_path, tiny_run_dir, t
     assert maps.weighted.shape == maps.weight.shape == (len(t.data), maps.rows * maps.columns)
     torch.testing.assert_close(maps.weight.sum(1), torch.full((len(t.data),), 500.0))  # every point lands once
     assert maps.weighted.abs().sum() > 0
+    # asking for more points than a scan holds splats each of its points once, none twice
+    held = torch.tensor([float(len(a["surface_points"])) for a in t.data.arrays])
+    every = residual_maps(t.net, t.codes, t.data, points_per_scan=10 ** 7, chunk_points=1000)
+    torch.testing.assert_close(every.weight.sum(1), held)
+    rng = __import__("numpy").random.default_rng(0)
+    some = t.data.distinct_surface_points(0, 300, rng)
+    assert len(some) == 300 and len({tuple(p) for p in some.tolist()}) == 300
 
 
 def test_polish_from_a_residual_basis_starts_at_the_coarse_error_and_lowers_it(tmp_path, tiny_run_dir, tiny_data_dir):
@@ -147,6 +155,49 @@ def test_code_mixed_plane_from_residuals_gives_each_scan_its_wrinkles_before_the
     assert errors["code"] < 0.97 * errors["field"], errors
 
 
+def test_a_fixed_plane_and_codes_keep_the_start_and_a_restart_reuses_the_residual_maps(
+        tmp_path, tiny_run_dir, tiny_data_dir, monkeypatch):
+    settings = PolishSettings(steps=6, batch_scans=4, points=256, cache_points=1024, check_scans=4, warmup_steps=1,
+                              fresh_field=True, plane_channels=6, plane_init="residuals", residual_points=3000,
+                              plane_mixing="code", plane_smooth_texels=0.35, plane_lr_scale=0.0, lr_codes=0.0)
+    first = tmp_path / "first"
+    first.mkdir()
+    shutil.copy(tiny_run_dir / "checkpoint.pt", first / "checkpoint.pt")
+    polisher = DetailPolisher(first, tiny_data_dir, settings, device=torch.device("cpu"), progress=False)
+    plane = polisher.trainer.net.detail_plane
+    features, mix = plane.features.detach().clone(), plane.mix.weight.detach().clone()
+    codes = polisher.trainer.codes.det.weight.detach().clone()
+    field = [p.detach().clone() for p in polisher.trainer.net.detail_field.parameters()]
+    polisher.run()
+    torch.testing.assert_close(plane.features.detach(), features, rtol=0, atol=0)
+    torch.testing.assert_close(plane.mix.weight.detach(), mix, rtol=0, atol=0)
+    torch.testing.assert_close(polisher.trainer.codes.det.weight.detach(), codes, rtol=0, atol=0)
+    assert any(not torch.equal(p.detach(), q) for p, q in zip(polisher.trainer.net.detail_field.parameters(), field))
+    assert (first / "residual_maps.pt").exists()
+
+    # a fresh start of the same run with the same maps settings reads them back instead of splatting again
+    second = tmp_path / "second"
+    second.mkdir()
+    shutil.copy(tiny_run_dir / "checkpoint.pt", second / "checkpoint.pt")
+    shutil.copy(first / "residual_maps.pt", second / "residual_maps.pt")
+    import imface_core.training.plane_init as plane_init
+
+    def no_splatting(*args, **kwargs):
+        raise AssertionError("residual maps were made again")
+
+    monkeypatch.setattr(plane_init, "residual_maps", no_splatting)
+    again = DetailPolisher(second, tiny_data_dir, settings, device=torch.device("cpu"), progress=False)
+    torch.testing.assert_close(again.trainer.net.detail_plane.features.detach(), features)
+    # other maps settings (more points) are not served from that file
+    third = tmp_path / "third"
+    third.mkdir()
+    shutil.copy(tiny_run_dir / "checkpoint.pt", third / "checkpoint.pt")
+    shutil.copy(first / "residual_maps.pt", third / "residual_maps.pt")
+    with pytest.raises(AssertionError, match="made again"):
+        DetailPolisher(third, tiny_data_dir, replace(settings, residual_points=4000), device=torch.device("cpu"),
+                       progress=False)
+
+
 def test_plane_init_needs_a_fresh_field(tmp_path, tiny_data_dir, capsys):
     with pytest.raises(ValueError, match="fresh field"):
         PolishSettings(plane_init="residuals")
@@ -155,3 +206,8 @@ def test_plane_init_needs_a_fresh_field(tmp_path, tiny_data_dir, capsys):
     assert cli_main(["polish", "--run", str(tmp_path), "--data", str(tiny_data_dir), "--plane-init",
                      "residuals"]) == 2
     assert "--fresh-field" in capsys.readouterr().err
+    assert cli_main(["polish", "--run", str(tmp_path), "--data", str(tiny_data_dir), "--fresh-field",
+                     "--residual-points", "1000"]) == 2
+    assert "--plane-init residuals" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="plane_lr_scale"):
+        PolishSettings(plane_lr_scale=-1.0)

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--near-surface-mm", type=_non_negative_float, default=1.5,
                    help="also fit the field up to this far off the surface, where the editor's fast mesh reads it "
                         "(half the cached points; default 1.5; 0: surface points only)")
-    p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate of the field (codes: 2x)")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate of the field (default 5e-4)")
+    p.add_argument("--codes-lr", type=_non_negative_float, default=None,
+                   help="learning rate of the detail codes (default: 2x --lr; 0 keeps them as they started)")
     p.add_argument("--warmup-steps", type=_non_negative_int, default=200,
                    help="steps of linear learning-rate warm-up (default 200)")
     p.add_argument("--fresh-field", action="store_true",
@@ -43,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plane-bands", type=_positive_int, default=1,
                    help="with --plane-init residuals: horizontal bands of the face that each get their share of the "
                         "channels (default 1: one basis for the whole face)")
+    p.add_argument("--residual-points", type=_positive_int, default=40000,
+                   help="with --plane-init residuals: different surface points per scan in the residual maps "
+                        "(default 40000; up to the 100000 a run keeps per scan)")
+    p.add_argument("--plane-smooth-texels", type=_non_negative_float, default=0.7,
+                   help="with --plane-init residuals: smoothing of the residual maps in 1 mm texels (default 0.7; "
+                        "0.35 with --residual-points 100000 keeps more of the grooves)")
+    p.add_argument("--plane-lr-scale", type=_non_negative_float, default=None,
+                   help="the detail plane's learning rate over --lr (default: 1 with --plane-init residuals, the "
+                        "run's otherwise; 0 keeps its features and code mix as they started)")
     p.add_argument("--plane-mixing", choices=("field", "code"), default=None,
                    help="with --fresh-field and a plane: weigh its channels per point by the wrinkle field (field) "
                         "or per scan by a linear map of the detail code (code: with --plane-init residuals every "
@@ -65,15 +76,19 @@ def run(args: argparse.Namespace) -> int:
                                  or args.det_dim is not None):
         raise CommandError("--plane-channels, --plane-mixing, --det-dim, --person-code-std and --plane-init need "
                            "--fresh-field")
-    if args.plane_bands > 1 and args.plane_init != "residuals":
-        raise CommandError("--plane-bands needs --plane-init residuals")
+    if args.plane_init != "residuals" and (args.plane_bands > 1 or args.residual_points != 40000
+                                           or args.plane_smooth_texels != 0.7):
+        raise CommandError("--plane-bands, --residual-points and --plane-smooth-texels need --plane-init residuals")
     settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
                               cache_points=args.cache_points,
-                              near_surface_mm=args.near_surface_mm, lr_net=args.lr, lr_codes=2 * args.lr,
+                              near_surface_mm=args.near_surface_mm, lr_net=args.lr,
+                              lr_codes=2 * args.lr if args.codes_lr is None else args.codes_lr,
                               warmup_steps=args.warmup_steps,
                               fresh_field=args.fresh_field, plane_channels=args.plane_channels,
                               person_code_std=args.person_code_std, plane_init=args.plane_init,
-                              plane_bands=args.plane_bands, plane_mixing=args.plane_mixing, code_dim=args.det_dim)
+                              plane_bands=args.plane_bands, plane_mixing=args.plane_mixing, code_dim=args.det_dim,
+                              residual_points=args.residual_points, plane_smooth_texels=args.plane_smooth_texels,
+                              plane_lr_scale=args.plane_lr_scale)
     polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
                               device=pick_device(args.device))
     if polisher.step >= settings.steps:

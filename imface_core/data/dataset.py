@@ -166,6 +166,11 @@ class FaceScanDataset:
         """Mean neutral-scan landmarks (68, 3): the template's fixed landmarks."""
         return self.landmarks[self.neutral_scan].mean(axis=0)
 
+    def distinct_surface_points(self, scan: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` different surface points of one scan (all it holds in memory, shuffled, if it holds fewer)."""
+        points = self.arrays[scan]["surface_points"]
+        return points[rng.permutation(len(points))[:count]]
+
     def batch(self, scan_ids: np.ndarray, n_surface: int, n_free: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Random points of each scan in ``scan_ids``, stacked into arrays with a leading scan axis."""
         out: dict[str, list] = {k: [] for k in ("surface", "normals", "free", "free_sdf", "free_grad")}

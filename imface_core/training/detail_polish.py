@@ -37,6 +37,8 @@ from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSample
 log = logging.getLogger(__name__)
 
 POLISH_METRICS_NAME = "polish_metrics.jsonl"
+RESIDUAL_MAPS_NAME = "residual_maps.pt"
+"""A fresh field's residual maps, kept in the run folder so that starting the polish again skips them."""
 POLISH_KEY = "detail_polish"
 """Checkpoint key of the polish record (settings, step, time, errors before/after)."""
 POLISH_STATE_KEY = "detail_polish_state"
@@ -79,7 +81,18 @@ class PolishSettings:
     ``lr_plane_scale``) or "residuals" (the fine patterns of the training scans' coarse residuals,
     ``imface_core.training.plane_init``, trained at ``lr_net``)."""
     residual_points: int = 40000
-    """With ``plane_init="residuals"``: surface points per scan splatted into the residual maps."""
+    """With ``plane_init="residuals"``: different surface points per scan splatted into the residual maps (at most
+    what the run keeps of each scan in memory, ``TrainConfig.max_surface_points_in_memory``)."""
+    plane_smooth_texels: float = 0.7
+    """With ``plane_init="residuals"``: Gaussian smoothing of the residual maps (texels); less keeps more of the
+    2 mm grooves but needs more ``residual_points`` (``plane_init.fine_basis``)."""
+    plane_lr_scale: float | None = None
+    """The detail plane's learning rate (features and code mix) as a multiple of ``lr_net``; None: 1 for a plane
+    started from residuals, the run's ``lr_plane_scale`` otherwise; 0 keeps the plane as it started. With
+    ``lr_codes`` = 0 as well, a code-mixed plane from residuals keeps every training scan's wrinkles exactly as
+    projected and the polish trains only the wrinkle field's network (the smooth band): on a 2-core CPU the
+    detail codes otherwise shrink within 60 steps (the fine eikonal term and the code prior both pull them
+    towards 0) and the forehead lines fade (``benchmarks/detail_residual.py``)."""
     plane_bands: int = 1
     """With ``plane_init="residuals"``: horizontal bands of the face that get their own share of the channels
     (``plane_init.fine_basis``)."""
@@ -108,6 +121,13 @@ class PolishSettings:
             raise ValueError("detail polish: a plane started from residuals needs a fresh field")
         if self.plane_bands < 1:
             raise ValueError(f"detail polish: plane_bands must be at least 1, got {self.plane_bands}")
+        if not self.lr_net > 0 or not self.lr_codes >= 0:
+            raise ValueError(f"detail polish: lr_net must be positive and lr_codes 0 (fixed codes) or more, got "
+                             f"{self.lr_net} and {self.lr_codes}")
+        if not self.plane_smooth_texels >= 0:
+            raise ValueError(f"detail polish: plane_smooth_texels must be 0 or more, got {self.plane_smooth_texels}")
+        if self.plane_lr_scale is not None and not self.plane_lr_scale >= 0:
+            raise ValueError(f"detail polish: plane_lr_scale must be 0 or more, got {self.plane_lr_scale}")
         if self.residual_points < 1:
             raise ValueError(f"detail polish: residual_points must be at least 1, got {self.residual_points}")
         if self.plane_channels is not None and self.plane_channels < 0:
@@ -117,7 +137,7 @@ class PolishSettings:
 
 
 _FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands",
-                         "plane_mixing", "code_dim")
+                         "plane_mixing", "code_dim", "plane_smooth_texels")
 """Settings that only say how a fresh field started; a resumed polish keeps the run's."""
 
 
@@ -216,7 +236,8 @@ def linearised_fine_terms(net: ImFaceNet, cache: DetailCache, z_det: Tensor) -> 
 def detail_param_groups(net: ImFaceNet, codes: LatentCodes, lr_net: float, lr_codes: float,
                         plane_scale: float) -> list[dict]:
     """Adam parameter groups of a detail-only step: the RDF's blend field at ``lr_net``, z_det at ``lr_codes`` and
-    (with one) the detail plane at ``lr_net * plane_scale``; each group keeps its rate as ``base_lr``."""
+    (with one) the detail plane at ``lr_net * plane_scale``; each group keeps its rate as ``base_lr`` (a rate of 0
+    keeps that group as it is)."""
     groups = [{"params": list(net.detail_field.parameters()), "lr": lr_net},
               {"params": [codes.det.weight], "lr": lr_codes}]
     if net.detail_plane is not None:
@@ -276,7 +297,14 @@ class DetailPolisher:
             p.requires_grad_(False)
         for p in net.detail_parameters() + [codes.det.weight]:
             p.requires_grad_(True)
-        plane_scale = 1.0 if s.plane_init == "residuals" else self.trainer.cfg.lr_plane_scale
+        plane_scale = s.plane_lr_scale
+        if plane_scale is None:
+            plane_scale = 1.0 if s.plane_init == "residuals" else self.trainer.cfg.lr_plane_scale
+        if plane_scale == 0:  # fixed: no gradients to compute either
+            for p in net.detail_plane_parameters():
+                p.requires_grad_(False)
+        if s.lr_codes == 0:
+            codes.det.weight.requires_grad_(False)
         self.optimizer = torch.optim.Adam(detail_param_groups(net, codes, s.lr_net, s.lr_codes, plane_scale))
         self.sampler = ScanSampler(np.arange(len(self.trainer.data)), s.batch_scans, np.random.default_rng(s.seed + 7))
         self.generator = torch.Generator().manual_seed(s.seed + 11)
@@ -293,13 +321,17 @@ class DetailPolisher:
         net, s = self.trainer.net, self.settings
         if net.detail_plane is None:
             raise ValueError("--plane-init residuals needs a detail plane: pass --plane-channels C (C > 0)")
-        bar = self._bar(len(self.trainer.data), "residual maps")
         t0 = time.monotonic()
-        maps = residual_maps(net, self.trainer.codes, self.trainer.data, s.residual_points, s.seed,
-                             progress=None if bar is None else bar.update)
-        if bar is not None:
-            bar.close()
-        basis = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands)
+        maps = self._cached_maps()
+        if maps is None:
+            bar = self._bar(len(self.trainer.data), "residual maps")
+            maps = residual_maps(net, self.trainer.codes, self.trainer.data, s.residual_points, s.seed,
+                                 progress=None if bar is None else bar.update)
+            if bar is not None:
+                bar.close()
+            torch.save({"key": self._maps_key(), "weighted": maps.weighted, "weight": maps.weight,
+                        "rows": maps.rows, "columns": maps.columns}, self.run_dir / RESIDUAL_MAPS_NAME)
+        basis = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands, smooth_texels=s.plane_smooth_texels)
         device = net.detail_plane.features.device
         if net.detail_plane.mix is None:
             net.set_detail_basis(basis.features.to(device))
@@ -312,6 +344,32 @@ class DetailPolisher:
         self.record["plane_basis_energy"] = basis.energy
         log.info("detail plane started from residual maps in %.0f s: %d channels span %.1f %% of their fine band",
                  time.monotonic() - t0, net.detail_plane.channels, 100 * basis.energy)
+
+    def _maps_key(self) -> dict:
+        s, plane = self.settings, self.trainer.net.detail_plane
+        return {"scans": self._scan_names(), "run_step": int(self.trainer.step), "points": s.residual_points,
+                "seed": s.seed,
+                "grid": [plane.rows, plane.columns, plane.texel, plane.half_width, plane.half_height]}
+
+    def _scan_names(self) -> list[str]:
+        return [f"{scan.identity}/{scan.path.name}" for scan in self.trainer.data.scans]
+
+    def _cached_maps(self):
+        """The residual maps an earlier start of this polish saved, if they were made the same way."""
+        from imface_core.training.plane_init import ResidualMaps
+
+        path = self.run_dir / RESIDUAL_MAPS_NAME
+        if not path.exists():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a broken cache is only a lost shortcut
+            log.warning("ignoring unreadable %s (%s)", path, exc)
+            return None
+        if saved.get("key") != self._maps_key():
+            return None
+        log.info("residual maps from %s", path)
+        return ResidualMaps(saved["weighted"], saved["weight"], int(saved["rows"]), int(saved["columns"]))
 
     @property
     def step(self) -> int:
