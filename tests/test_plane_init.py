@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,7 +112,7 @@ def test_residual_maps_put_a_scans_points_on_the_plane(tmp_path, tiny_run_dir, t
     held = torch.tensor([float(len(a["surface_points"])) for a in t.data.arrays])
     every = residual_maps(t.net, t.codes, t.data, points_per_scan=10 ** 7, chunk_points=1000)
     torch.testing.assert_close(every.weight.sum(1), held)
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     some = t.data.distinct_surface_points(0, 300, rng)
     assert len(some) == 300 and len({tuple(p) for p in some.tolist()}) == 300
 

@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plane-bands", type=_positive_int, default=1,
                    help="with --plane-init residuals: horizontal bands of the face that each get their share of the "
                         "channels (default 1: one basis for the whole face)")
-    p.add_argument("--residual-points", type=_positive_int, default=40000,
+    p.add_argument("--residual-points", type=_positive_int, default=None,
                    help="with --plane-init residuals: different surface points per scan in the residual maps "
                         "(default 40000; up to the 100000 a run keeps per scan)")
-    p.add_argument("--plane-smooth-texels", type=_non_negative_float, default=0.7,
+    p.add_argument("--plane-smooth-texels", type=_non_negative_float, default=None,
                    help="with --plane-init residuals: smoothing of the residual maps in 1 mm texels (default 0.7; "
                         "0.35 with --residual-points 100000 keeps more of the grooves)")
     p.add_argument("--plane-lr-scale", type=_non_negative_float, default=None,
@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
                                  or args.det_dim is not None):
         raise CommandError("--plane-channels, --plane-mixing, --det-dim, --person-code-std and --plane-init need "
                            "--fresh-field")
-    if args.plane_init != "residuals" and (args.plane_bands > 1 or args.residual_points != 40000
-                                           or args.plane_smooth_texels != 0.7):
+    maps = {name: value for name, value in (("residual_points", args.residual_points),
+                                            ("plane_smooth_texels", args.plane_smooth_texels)) if value is not None}
+    if args.plane_init != "residuals" and (args.plane_bands > 1 or maps):
         raise CommandError("--plane-bands, --residual-points and --plane-smooth-texels need --plane-init residuals")
     settings = PolishSettings(steps=args.steps, batch_scans=args.batch_scans, points=args.points,
                               cache_points=args.cache_points,
@@ -87,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
                               fresh_field=args.fresh_field, plane_channels=args.plane_channels,
                               person_code_std=args.person_code_std, plane_init=args.plane_init,
                               plane_bands=args.plane_bands, plane_mixing=args.plane_mixing, code_dim=args.det_dim,
-                              residual_points=args.residual_points, plane_smooth_texels=args.plane_smooth_texels,
-                              plane_lr_scale=args.plane_lr_scale)
+                              plane_lr_scale=args.plane_lr_scale, **maps)
     polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
                               device=pick_device(args.device))
     if polisher.step >= settings.steps:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from imface_core.checkpoint import save_checkpoint
+from imface_core.io_utils import atomic_path
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.losses import LatentCodes, weighted_total
 from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer, cosine_factor
@@ -329,8 +330,9 @@ class DetailPolisher:
                                  progress=None if bar is None else bar.update)
             if bar is not None:
                 bar.close()
-            torch.save({"key": self._maps_key(), "weighted": maps.weighted, "weight": maps.weight,
-                        "rows": maps.rows, "columns": maps.columns}, self.run_dir / RESIDUAL_MAPS_NAME)
+            with atomic_path(self.run_dir / RESIDUAL_MAPS_NAME) as tmp:
+                torch.save({"key": self._maps_key(), "weighted": maps.weighted, "weight": maps.weight,
+                            "rows": maps.rows, "columns": maps.columns}, tmp)
         basis = fine_basis(maps, net.detail_plane.channels, bands=s.plane_bands, smooth_texels=s.plane_smooth_texels)
         device = net.detail_plane.features.device
         if net.detail_plane.mix is None:
@@ -347,12 +349,9 @@ class DetailPolisher:
 
     def _maps_key(self) -> dict:
         s, plane = self.settings, self.trainer.net.detail_plane
-        return {"scans": self._scan_names(), "run_step": int(self.trainer.step), "points": s.residual_points,
+        return {"scans": self.trainer._scan_files(), "run_step": int(self.trainer.step), "points": s.residual_points,
                 "seed": s.seed,
                 "grid": [plane.rows, plane.columns, plane.texel, plane.half_width, plane.half_height]}
-
-    def _scan_names(self) -> list[str]:
-        return [f"{scan.identity}/{scan.path.name}" for scan in self.trainer.data.scans]
 
     def _cached_maps(self):
         """The residual maps an earlier start of this polish saved, if they were made the same way."""

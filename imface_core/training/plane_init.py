@@ -58,7 +58,8 @@ def residual_maps(net: ImFaceNet, codes: LatentCodes, data, points_per_scan: int
     (a ``FaceScanDataset`` the codes were trained on; all the points a scan holds if it holds fewer) onto
     ``net``'s detail plane grid at their template points.
 
-    About 2.5 minutes for 800 scans x 40,000 points on a 2-core CPU (one coarse pass, no gradients). More
+    About 2.5 minutes for 800 scans x 40,000 points and 7.7 for 100,000 on a 2-core CPU (one coarse pass, no
+    gradients). More
     points make cleaner maps: 40,000 points over a face put about one point on each 1 mm texel, and the
     maps then need smoothing (``fine_basis``'s ``smooth_texels``) that also flattens the 2 mm grooves."""
     plane = net.detail_plane
