@@ -17,14 +17,13 @@ from typing import Any
 import torch
 
 from imface_core import __version__
+from imface_core.errors import CheckpointError
 from imface_core.io_utils import atomic_write_bytes
 
 CHECKPOINT_KIND = "imface-studio-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

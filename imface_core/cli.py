@@ -13,6 +13,7 @@ import logging
 import sys
 
 from imface_core._fast_alloc import configure_allocator
+from imface_core.errors import CommandError
 
 # subcommand name -> module under imface_core.commands
 SUBCOMMANDS = {
@@ -27,8 +28,6 @@ SUBCOMMANDS = {
 }
 
 
-class CommandError(RuntimeError):
-    """An error the user can act on: printed without a traceback, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from imface_core.errors import DatasetError
+
 SCAN_FILE = re.compile(r"^(\d+)_([A-Za-z0-9_\-]+)\.npz$")
 REQUIRED_KEYS = ("surface_points", "surface_normals", "free_points", "free_sdf", "free_grad", "landmarks")
 
 
-class DatasetError(ValueError):
-    """A data folder that cannot be trained on; the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imface_core.errors import ScanError
+
 logger = logging.getLogger(__name__)
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
@@ -38,8 +40,6 @@ UNITS = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0, "in": 25.4, "um": 0.00
 _POWER_NAMES = {-3: "um (or a mesh scaled by 1000)", -2: "10 um", -1: "0.1 mm", 0: "mm", 1: "cm", 2: "dm", 3: "m"}
 
 
-class ScanError(ValueError):
-    """A scan that cannot be fitted; the message names the file and the problem."""
 
 
 @dataclass
