@@ -585,11 +585,6 @@ class MainWindow(QMainWindow):
             self._on_export_failed(path, RuntimeError(f"the face could not be computed ({self.last_error})"))
 
     @property
-    def shown_mesh(self) -> "DisplayMesh | None":
-        """The mesh on screen."""
-        return self._shown
-
-    @property
     def full_mesh(self) -> "DisplayMesh | None":
         """The newest full-detail mesh on screen."""
         return self._full

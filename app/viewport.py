@@ -99,10 +99,6 @@ class Viewport(QFrame):
 
     # -- the face ---------------------------------------------------------------------------------
     @property
-    def has_face(self) -> bool:
-        return self._face is not None
-
-    @property
     def face(self) -> pyvista.PolyData | None:
         """The shown face mesh (owned by the viewport)."""
         return self._face

@@ -24,10 +24,6 @@ def to_normalised(points_mm: np.ndarray, translation_mm: np.ndarray) -> np.ndarr
     return (np.asarray(points_mm, dtype=np.float64) + translation_mm) / SCALE_MM
 
 
-def to_millimetres(points: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:
-    return np.asarray(points, dtype=np.float64) * SCALE_MM - translation_mm
-
-
 def crop_unit_sphere(vertices: np.ndarray, faces: np.ndarray):
     """Vertices inside the unit sphere plus the points where mesh edges cross it.
 

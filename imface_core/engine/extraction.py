@@ -227,11 +227,6 @@ class SparseGrid:
     def cells_per_axis(self, stride: int) -> int:
         return -(-(self.n - 1) // stride)
 
-    def level_axis(self, stride: int) -> np.ndarray:
-        """Fine indices of the samples of level ``stride``: 0, S, 2S, ..., N-1."""
-        m = self.cells_per_axis(stride)
-        return np.minimum(np.arange(m + 1) * stride, self.n - 1)
-
     def corner_indices(self, stride: int, cells: np.ndarray) -> np.ndarray:
         """(M, 3) cells -> (M, 8) linear fine-grid indices of their corners (``_CORNERS`` order)."""
         n = self.n

@@ -102,9 +102,6 @@ class LatentNavigator:
             raise KeyError(f"unknown expression `{name}`; the model knows {', '.join(presets)}")
         return codes.replace(z_exp=presets[name])
 
-    def mean_face(self) -> FaceCodes:
-        return self.model.mean_codes()
-
     def random_face(self, seed: int, expression: str | None = None, scale: float = 1.0) -> FaceCodes:
         """A random face: z_id, z_exp and z_det each mean + sum_i N(0, 1) * scale * sigma_i * PC_i.
 

@@ -352,14 +352,6 @@ class Trainer:
         return False
 
 
-def export_inference_model(checkpoint: str | Path, out: str | Path) -> None:
-    """Write the inference part of a training checkpoint (no optimiser or RNG state) to ``out``."""
-    data = load_checkpoint(checkpoint)
-    for key in ("optimizer", "torch_rng", "sampler", "points_rng", "kind", "format_version", "code_version"):
-        data.pop(key, None)
-    save_checkpoint(out, data)
-
-
 def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
     """Loss and SDF error against step, stage boundary marked."""
     import matplotlib
