@@ -94,8 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
 
+    if args.screenshot is not None:
+        from imface_core.errors import OutputPathError
+        from imface_core.io_utils import check_output_path
+
+        try:
+            check_output_path(args.screenshot)
+        except OutputPathError as exc:
+            print(f"main.py: {exc}", file=sys.stderr)
+            return 2
+
     missing_model = ""
     if args.model is not None:
+        if args.model.is_dir():
+            parser.error(f"`{args.model}` is a folder, not a model file: give the .pt file inside it")
         if not args.model.is_file():
             parser.error(f"model file not found: `{args.model}`")
         model_path: Path | None = args.model
@@ -135,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     qt_app.setApplicationName("ImFace Studio")
     screenshot = args.screenshot is not None
     window = MainWindow(model_path=model_path, quality=args.quality, threads=args.threads, interactive=not screenshot)
+    from app.exception_hook import install_exception_hook
+
+    install_exception_hook(lambda: window, interactive=not screenshot)  # no exception is lost in the event loop
     window.resize(args.width, args.height)
 
     if screenshot:

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 
 def parse_batches(text: str) -> list[tuple[int, int, int]]:
@@ -45,9 +41,10 @@ def main(argv=None) -> int:
     configure_allocator()
     import torch
 
-    from imface_core.training.trainer import Trainer, pick_device
+    from imface_core.compute import resolve_device
+    from imface_core.training.trainer import Trainer
 
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="batch_probe_"))
     try:
         shutil.copy(args.run / "checkpoint.pt", work / "checkpoint.pt")

@@ -11,9 +11,10 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from imface_core._fast_alloc import configure_allocator
-from imface_core.errors import CommandError
+from imface_core.errors import CommandError, ImFaceError
 
 # subcommand name -> module under imface_core.commands
 SUBCOMMANDS = {
@@ -51,12 +52,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"imface {args.command}: error: {exc}", file=sys.stderr)
+    except (ImFaceError, OSError, ValueError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"imface {args.command}: error: {error_line(exc)}"
+              + ("" if args.verbose else " (imface -v ... shows the traceback)" if _unexpected(exc) else ""),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"imface {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the user: our own errors as written, OS errors as "reason: `path`"."""
+    if isinstance(exc, OSError) and not isinstance(exc, ImFaceError) and exc.strerror:
+        names = " -> ".join(f"`{n}`" for n in (exc.filename, exc.filename2) if n)
+        text = f"{exc.strerror}: {names}" if names else exc.strerror
+    else:
+        text = str(exc).strip("'\"") or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _unexpected(exc: BaseException) -> bool:
+    """True for errors our code did not word itself (a plain ValueError from a library)."""
+    return not isinstance(exc, (ImFaceError, OSError))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ __all__ = [
     "CodesError",
     "CommandError",
     "DatasetError",
+    "DeviceError",
     "OutputPathError",
+    "ResourceError",
     "ScanError",
 ]
 
@@ -38,8 +40,16 @@ class DatasetError(ImFaceError, ValueError):
     """A data folder that cannot be trained on; the message names the file."""
 
 
+class DeviceError(ImFaceError, ValueError):
+    """A compute device that does not exist on this machine (the message names what is available)."""
+
+
 class OutputPathError(ImFaceError, OSError):
     """An output that cannot be written (a file where a folder is needed, no permission, disk full)."""
+
+
+class ResourceError(ImFaceError, MemoryError):
+    """Work that would not fit in this machine's memory (the message gives the estimate and the limit)."""
 
 
 class ScanError(ImFaceError, ValueError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands import add_device_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--preview-stride", type=int, default=4)
     p.add_argument("--chamfer-samples", type=int, default=50_000)
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_device_option(p)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     p.set_defaults(func=run)
 
@@ -32,9 +34,13 @@ def run(args: argparse.Namespace) -> int:
 
     from imface_core.engine.benchmark import BenchSettings, format_report, run_benchmark
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
-    from imface_core.io_utils import atomic_write_text
+    from imface_core.compute import resolve_device
+    from imface_core.io_utils import atomic_write_text, check_output_path
 
-    model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)
+    device = resolve_device(args.device)
+    if args.json:
+        check_output_path(args.json)
+    model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     settings = BenchSettings(resolution=args.resolution, baseline_resolution=args.baseline_resolution,
                              repeats=args.repeats, preview_stride=args.preview_stride,
                              chamfer_samples=args.chamfer_samples)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands import add_device_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -33,24 +35,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
                    "batches run faster on one thread than on two; 0 leaves torch's default)")
-    p.add_argument("--device", default="cpu")
+    add_device_option(p, "cpu", "a fit's small batches")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from imface_core.compute import set_compute_threads
     from tqdm import tqdm
+
+    from imface_core.compute import resolve_device, set_compute_threads
+    from imface_core.io_utils import check_output_path
 
     from imface_core.evaluation.runner import EvalSettings, format_tables, run_eval, select_scans
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
 
     from pathlib import Path
 
+    device = resolve_device(args.device)
+    check_output_path(args.out, folder=True)
     if args.threads:
         set_compute_threads(args.threads)
     if args.split:
         args.data = str(Path(args.data) / args.split)
-    model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)
+    model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     settings = EvalSettings(
         data_dir=args.data, out_dir=args.out, raw_dir=args.raw, train_raw_dir=args.train_raw, limit=args.limit,
         steps=args.steps, resolution=args.resolution, seed=args.seed, makehuman=args.makehuman,

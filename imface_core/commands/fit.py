@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands import add_device_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
                    "batches run faster on one thread than on two; 0 leaves torch's default)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_option(p, "cpu", "a fit's small batches")
     p.set_defaults(func=run)
 
 
@@ -36,19 +38,32 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from imface_core.compute import set_compute_threads
     from tqdm import tqdm
 
+    from imface_core.compute import resolve_device, set_compute_threads
+    from imface_core.engine.export import mesh_file_bytes
+    from imface_core.errors import ScanError
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
-    from imface_core.fitting import AlignSettings, FitSettings, fit_scan, save_fit
+    from imface_core.fitting import AlignSettings, FitSettings, fit_output_paths, fit_scan, save_fit
+    from imface_core.io_utils import check_output_path
 
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    if args.resolution < 8 or args.resolution > 512:
+        raise ValueError(f"--resolution must be between 8 and 512, got {args.resolution}")
+    device = resolve_device(args.device)
+    for given, what in ((args.scan, "scan"), (args.landmarks, "landmark file")):
+        if given is not None and not Path(given).is_file():
+            raise ScanError(f"{what} not found: `{given}`" if not Path(given).exists()
+                            else f"`{given}` is a folder, not a {what}")
+    outputs = fit_output_paths(args.out)
+    for path in outputs.values():
+        check_output_path(path, expected_bytes=mesh_file_bytes(args.resolution, "obj"))
     if args.threads:
         set_compute_threads(args.threads)
-    model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)
+    model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     settings = FitSettings(seed=args.seed)
     if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be at least 1, got {args.steps}")
         settings = replace(settings, steps=args.steps)
     bar = tqdm(total=settings.steps, unit="step", desc="fit", mininterval=0.5)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands import add_device_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mm (normalised x 100, nose tip at z = 40 mm) or normalised model units")
     p.add_argument("--out", required=True, help="output file, .obj or .ply")
     p.add_argument("--save-codes", default=None, metavar="NPZ", help="also write the face's codes as .npz")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -42,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from imface_core.cli import CommandError
-    from imface_core.engine.export import export_mesh
+    from tqdm import tqdm
+
+    from imface_core.compute import resolve_device
+    from imface_core.engine.export import export_mesh, mesh_file_bytes
+    from imface_core.engine.extraction import SparseGrid
+    from imface_core.engine.memory import check_extraction_memory
+    from imface_core.errors import CommandError
+    from imface_core.io_utils import check_output_path
     from imface_core.engine.navigation import LatentNavigator
     from imface_core.engine.transfer import load_codes, save_codes, transfer_detail
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
@@ -53,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--out must end in .obj or .ply, got `{out}`")
     if args.resolution < 8 or args.resolution > 1024:
         raise CommandError(f"--resolution must be between 8 and 1024, got {args.resolution}")
-    model = FaceModel.load(args.model or DEFAULT_MODEL, device=args.device)
+    device = resolve_device(args.device)
+    check_output_path(out, expected_bytes=mesh_file_bytes(args.resolution, out.suffix))
+    if args.save_codes:
+        check_output_path(args.save_codes)
+    check_extraction_memory(args.resolution)
+    model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     try:
         if args.random is not None:
             codes = LatentNavigator(model).random_face(args.random, expression=_name_or_index(args.expression, model))
@@ -66,8 +79,15 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, IndexError) as exc:
         raise CommandError(str(exc).strip("'\"")) from exc
     t0 = time.perf_counter()
-    mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
-                      colors=None if args.colors == "none" else args.colors, method=args.method)
+    levels = len(SparseGrid(args.resolution).strides)
+    with tqdm(total=levels, unit="level", desc=f"mesh {args.resolution}^3", mininterval=0.5) as bar:
+        def progress(level):
+            bar.set_postfix(stride=level.stride, evaluated=f"{level.evaluated:,}", refresh=False)
+            bar.update(1)
+
+        mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
+                          colors=None if args.colors == "none" else args.colors, method=args.method,
+                          on_level=progress)
     seconds = time.perf_counter() - t0
     if len(mesh.faces) == 0:
         raise CommandError("the model produced no surface for this face")

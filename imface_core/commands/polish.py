@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands.train import _non_negative_float, _non_negative_int, _positive_float, _positive_int
+from imface_core.commands import add_device_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,14 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --fresh-field: size of the new detail codes (a multiple of 5; default: as the run's; "
                         "with --plane-mixing code, as many as --plane-channels)")
     p.add_argument("--max-minutes", type=_positive_float, default=None, help="stop (with a checkpoint) after this long")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from imface_core.cli import CommandError
+    from imface_core.compute import resolve_device
+    from imface_core.errors import CommandError
+    from imface_core.io_utils import check_output_path
     from imface_core.training.detail_polish import DetailPolisher, PolishSettings
-    from imface_core.training.trainer import pick_device
 
     if not args.fresh_field and (args.plane_channels is not None or args.person_code_std
                                  or args.plane_init != "zero" or args.plane_mixing is not None
@@ -89,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
                               person_code_std=args.person_code_std, plane_init=args.plane_init,
                               plane_bands=args.plane_bands, plane_mixing=args.plane_mixing, code_dim=args.det_dim,
                               plane_lr_scale=args.plane_lr_scale, **maps)
-    polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes,
-                              device=pick_device(args.device))
+    device = resolve_device(args.device)
+    check_output_path(args.run, folder=True)
+    polisher = DetailPolisher(args.run, args.data, settings, max_minutes=args.max_minutes, device=device)
     if polisher.step >= settings.steps:
         print(f"already polished to step {polisher.step}; pass a larger --steps to go on")
         return 0

@@ -14,7 +14,7 @@ import trimesh
 
 from imface_core.io_utils import atomic_write_bytes
 
-__all__ = ["MM_PER_UNIT", "UNITS", "to_units", "export_mesh", "mesh_bytes"]
+__all__ = ["MM_PER_UNIT", "UNITS", "to_units", "export_mesh", "mesh_bytes", "mesh_file_bytes"]
 
 MM_PER_UNIT = 100.0
 UNITS = ("mm", "normalised")
@@ -48,6 +48,14 @@ def mesh_bytes(mesh: trimesh.Trimesh, file_type: str) -> bytes:
     else:
         data = mesh.export(file_type="obj", include_color=has_colors, include_normals=False, include_texture=False)
     return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+def mesh_file_bytes(resolution: int, file_type: str = "obj") -> int:
+    """A generous estimate of a face mesh's file size at ``resolution`` (for free-space checks before work):
+    a face has about 2.5 N^2 vertices and twice as many triangles; OBJ text takes up to ~110 bytes per vertex
+    with colours, binary PLY 38."""
+    per_vertex = 38 if file_type.lower().lstrip(".") == "ply" else 110
+    return int(2.5 * resolution**2 * per_vertex)
 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | Path, units: str = "mm", translation_mm=None) -> Path:

@@ -10,21 +10,38 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import trimesh
 
 from imface_core.engine.chunks import CancelToken
 from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
-from imface_core.engine.extraction import ExtractionSettings, FieldPlan, SparseGrid, sparse_mesh
+from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid, sparse_mesh
 from imface_core.engine.field import FaceField
+from imface_core.engine.memory import check_extraction_memory
 
-__all__ = ["face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE"]
+__all__ = ["check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
+           "RESOLUTION_RANGE"]
 
 METHODS = ("exact", "displace")
 COLOR_MODES = (None, "none", "correspondence")
 FINE_FROM_STRIDE = 4
 """Levels with this stride or finer use the fine SDF in the exact method; coarser ones the coarse guide."""
+RESOLUTION_RANGE = (8, 1024)
+"""Grid resolutions a face mesh accepts (N samples per axis): below 8 there is no face, above 1024 no memory."""
+
+
+def check_resolution(resolution) -> int:
+    """``resolution`` as an int, or ``ValueError`` when it is not a whole number in ``RESOLUTION_RANGE``."""
+    lo, hi = RESOLUTION_RANGE
+    whole = isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool)
+    if not whole or not lo <= resolution <= hi:
+        raise ValueError(f"the mesh resolution must be a whole number from {lo} to {hi} (grid samples per axis), "
+                         f"got {resolution!r}")
+    return int(resolution)
 
 
 def face_plan(face: FaceField, coarse: FaceField | None = None, lipschitz: float = 1.5,
@@ -56,6 +73,7 @@ def face_mesh(
     cancel: CancelToken | None = None,
     grid: SparseGrid | None = None,
     displace_iterations: int = 1,
+    on_level: Callable[[LevelResult], None] | None = None,
 ) -> trimesh.Trimesh:
     """Mesh of one face in normalised units (see the module doc for ``method``).
 
@@ -65,21 +83,28 @@ def face_mesh(
         detail, detail_scale: fine SDF and its detail strength (0 or ``detail=False``: coarse shape).
         colors: None / "none" or "correspondence" (vertex RGB from template coordinates).
         grid: a ``SparseGrid`` of this resolution to reuse (memory and values of the same codes).
+        on_level: called after each level of the extraction (progress).
+
+    Raises ``ResourceError`` at once when the grid would not fit in the memory available (``memory.py``).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if colors not in COLOR_MODES:
         raise ValueError(f"colors must be one of {COLOR_MODES[1:]}, got {colors!r}")
+    resolution = check_resolution(resolution)
+    if grid is None:
+        check_extraction_memory(resolution, loaded=True)
     face = FaceField(model, codes, detail=detail, detail_scale=detail_scale)
     settings = settings or (grid.settings if grid is not None else ExtractionSettings())
     x_t = None
     if face.detail and method == "displace":
         plan = FieldPlan(face.coarse_sdf, f"{face.key}:coarse")
-        coarse_mesh = sparse_mesh(face.coarse_sdf, resolution, settings, cancel, plan=plan, grid=grid)
+        coarse_mesh = sparse_mesh(face.coarse_sdf, resolution, settings, cancel, plan=plan, grid=grid,
+                                  on_level=on_level)
         mesh, x_t = displace_surface(face, coarse_mesh, iterations=displace_iterations, cancel=cancel)
     else:
         plan = face_plan(face, lipschitz=settings.lipschitz)
-        mesh = sparse_mesh(face.sdf, resolution, settings, cancel, plan=plan, grid=grid)
+        mesh = sparse_mesh(face.sdf, resolution, settings, cancel, plan=plan, grid=grid, on_level=on_level)
     if colors == "correspondence" and len(mesh.vertices):
         rgb = correspondence_colors(x_t) if x_t is not None else vertex_correspondence_colors(
             face, mesh.vertices, cancel=cancel)

@@ -206,28 +206,39 @@ def fitted_mesh(model, codes: FaceCodes, footprint_of: tuple[np.ndarray, np.ndar
     return largest_component(v, f)
 
 
+def fit_output_paths(prefix: str | Path) -> dict[str, Path]:
+    """The files ``save_fit`` writes for ``prefix``: mesh, codes and report (the report last)."""
+    prefix = Path(prefix)
+    return {"mesh": prefix.with_name(prefix.name + ".obj"), "codes": prefix.with_name(prefix.name + "_codes.npz"),
+            "report": prefix.with_name(prefix.name + "_report.json")}
+
+
 def save_fit(result: FitResult, prefix: str | Path) -> dict[str, Path]:
-    """Write ``PREFIX.obj`` (fitted mesh, mm, scan frame), ``PREFIX_codes.npz`` and ``PREFIX_report.json``."""
+    """Write ``PREFIX.obj`` (fitted mesh, mm, scan frame), ``PREFIX_codes.npz`` and ``PREFIX_report.json``.
+
+    The three land together (``io_utils.output_set``): a reader sees the old complete set or the new one, and
+    a report always describes the mesh and codes beside it.
+    """
     import trimesh
 
-    from imface_core.io_utils import atomic_write_bytes, atomic_write_text, save_npz_atomic
+    from imface_core.io_utils import output_set
 
-    prefix = Path(prefix)
-    paths = {"mesh": prefix.with_name(prefix.name + ".obj"), "codes": prefix.with_name(prefix.name + "_codes.npz"),
-             "report": prefix.with_name(prefix.name + "_report.json")}
+    paths = fit_output_paths(prefix)
     mesh = trimesh.Trimesh(*result.mesh_mm, process=False)
     data = mesh.export(file_type="obj")
-    atomic_write_bytes(paths["mesh"], data if isinstance(data, bytes) else data.encode())
-    save_npz_atomic(
-        paths["codes"],
-        z_id=result.codes.z_id, z_exp=result.codes.z_exp, z_det=result.codes.z_det,
-        transform=result.alignment.matrix.astype(np.float64),
-        stage1_z_id=result.stage1_codes.z_id, stage1_z_exp=result.stage1_codes.z_exp,
-    )
     report = result.report()
     report["files"] = {k: str(v) for k, v in paths.items()}
     report["transform_note"] = "transform: 4x4, scan millimetres -> normalised model units (x / %g)" % SCALE_MM
-    atomic_write_text(paths["report"], json.dumps(report, indent=1, default=_json_default))
+    with output_set(paths.values()) as (mesh_tmp, codes_tmp, report_tmp):
+        mesh_tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
+        with open(codes_tmp, "wb") as f:
+            np.savez(
+                f,
+                z_id=result.codes.z_id, z_exp=result.codes.z_exp, z_det=result.codes.z_det,
+                transform=result.alignment.matrix.astype(np.float64),
+                stage1_z_id=result.stage1_codes.z_id, stage1_z_exp=result.stage1_codes.z_exp,
+            )
+        report_tmp.write_text(json.dumps(report, indent=1, default=_json_default), encoding="utf-8")
     return paths
 
 

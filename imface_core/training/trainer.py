@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 
 from imface_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from imface_core.compute import resolve_device
+from imface_core.errors import OutputPathError
 from imface_core.data.dataset import FaceScanDataset, list_scans
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.config import TrainConfig, continued
@@ -54,10 +56,17 @@ def init_distributed(device: torch.device) -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def keep_previous_run(out_dir: Path, force: bool, move: bool = True) -> None:
+    """Refuse to start a new run over a folder that holds one; with ``force``, keep its files as ``*.prev.pt``."""
+    existing = [name for name in (CHECKPOINT_NAME, MODEL_NAME) if (out_dir / name).exists()]
+    if not existing:
+        return
+    if not force:
+        raise OutputPathError(f"`{out_dir}` already holds a training run ({', '.join(existing)}): use --resume to "
+                              "continue it, or --force to start over (the old files are kept as *.prev.pt)")
+    if move:
+        for name in existing:
+            os.replace(out_dir / name, out_dir / name.replace(".pt", ".prev.pt"))
 
 
 class ScanSampler:
@@ -139,10 +148,13 @@ class Trainer:
         device: torch.device | None = None,
         progress: bool = True,
         resume_overrides: dict | None = None,
+        force: bool = False,
     ):
         self.out_dir = Path(out_dir)
-        self.device = device or pick_device()
+        self.device = device or resolve_device()
         self.dist = init_distributed(self.device)
+        if not resume:
+            keep_previous_run(self.out_dir, force, move=self.dist.main)
         self.max_seconds = None if max_minutes is None else max_minutes * 60.0
         self.show_progress = progress and self.dist.main
         checkpoint = None
