@@ -206,7 +206,7 @@ def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray
 
     Marching-cubes slivers (near-zero area, one angle near 180 degrees) then count for nothing; with the
     angle weighting of ``trimesh.vertex_normals`` a sliver's erratic normal dominated its vertices and they
-    rendered as dark specks. Also ~5x faster than trimesh's (``benchmarks/mesh_cleanliness.py``)."""
+    rendered as dark specks. Also ~5x faster than trimesh's (docs/experiments.md, "Mesh clean-up")."""
     v = np.asarray(vertices, dtype=np.float32)
     f = np.asarray(faces, dtype=np.int64)
     cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area

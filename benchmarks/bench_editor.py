@@ -32,7 +32,7 @@ from pathlib import Path
 T_START = time.perf_counter()
 TRACE_MIN_S = float(os.environ.get("BENCH_TRACE_MIN_MS", "2")) / 1000.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
-from _display import UNDER_XVFB, rerun_under_xvfb  # noqa: E402 (beside this script)
+from _display import UNDER_XVFB, rerun_under_xvfb  # beside this script (python puts its folder on the path)
 DEFAULT_MODEL = REPO_ROOT / "resources" / "imface_compact.pt"
 GOALS = {"visible_update_s": 0.150, "full_detail_s": 3.0, "gui_block_s": 0.050}
 
@@ -78,7 +78,6 @@ def main(argv=None) -> int:
         return 2
     rerun_under_xvfb("bench_editor.py")
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    sys.path.insert(0, str(REPO_ROOT))
     from imface_core._fast_alloc import configure_allocator
 
     configure_allocator()

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-from _display import rerun_under_xvfb  # noqa: E402 (beside this script)
+from _display import rerun_under_xvfb  # beside this script (python puts its folder on the path)
 
 SIZES = ((1000, 760), (760, 580), (500, 380))
 

@@ -1,4 +1,4 @@
-"""Does a model's refinement field reproduce the wrinkles, or only the coarse model's smooth errors?
+"""Wrinkle detail of a model: the share of its training scans' fine-band detail its refinement field reproduces.
 
     python benchmarks/detail_residual.py --models A.pt [B.pt ...] --data DATA_TRAIN \
         [--scans s0_003/6_brow_raise s0_021/7_brow_lower] [--render residual.png]
@@ -17,13 +17,9 @@ the displacement of each model next to that of the residual.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 NEAR_SCAN_MM = 3.0
 """Coarse vertices farther than this from every scan sample (outside the scan's crop) are left out."""
@@ -71,7 +67,7 @@ def band_numbers(residual: np.ndarray, moved: np.ndarray) -> dict[str, float]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.render is not None:
-        from _display import rerun_under_xvfb  # noqa: E402 (beside this script)
+        from _display import rerun_under_xvfb  # beside this script (python puts its folder on the path)
 
         rerun_under_xvfb("detail_residual.py")
     from imface_core._fast_alloc import configure_allocator

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 EXPRESSIONS = ("neutral", "smile", "jaw_open", "pucker", "brow_raise", "cheek_puff")
 
 

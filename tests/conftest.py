@@ -7,16 +7,11 @@ test session, small enough to take seconds.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
-
-from procedural_face import write_face_model  # noqa: E402
+from procedural_face import write_face_model  # tests/ is on the path: pytest puts a rootless conftest's folder there
 
 # Keep torch from oversubscribing the 2-core CI machine when tests spawn processes.
 os.environ.setdefault("OMP_NUM_THREADS", "2")

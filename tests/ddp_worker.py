@@ -5,10 +5,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from imface_core.training.config import preset, with_overrides  # noqa: E402
-from imface_core.training.trainer import Trainer  # noqa: E402
+from imface_core.training.config import preset, with_overrides
+from imface_core.training.trainer import Trainer
 
 data_dir, out_dir = sys.argv[1], Path(sys.argv[2])
 cfg = with_overrides(preset("tiny"), stage1_steps=3, stage2_steps=2, batch_scans=2)

@@ -1,7 +1,7 @@
 """Removing the stray pieces a face's SDF draws away from the face (small closed blobs above the head or
 below the chin, where no training scan constrained the field).
 
-Measured on the compact model (3 people x 4 expressions at 128^3, ``benchmarks/mesh_cleanliness.py``): the
+Measured on the compact model (3 people x 4 expressions at 128^3, docs/experiments.md, "Mesh clean-up"): the
 face is one piece of 99.1-99.9 % of the triangles and the strays 0.06-0.5 % each, so pieces under 2 % of
 the triangles are dropped.
 """

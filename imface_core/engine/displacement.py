@@ -74,7 +74,7 @@ def keep_orientation(before: np.ndarray, after: np.ndarray, faces: np.ndarray, r
 
     Marching cubes leaves sliver triangles whose vertex normals disagree; moving their vertices along those
     normals by even 0.05 mm can turn a sliver over, and a turned triangle drags its vertices' normals round and
-    renders as a dark speck (39-85 per face at 128^3 with the v2 model, ``benchmarks/mesh_cleanliness.py``).
+    renders as a dark speck (39-85 per face at 128^3 with the v2 model, docs/experiments.md, "Mesh clean-up").
     The turned slivers' vertices (each connected patch of them) all take the patch's mean move, which cannot
     turn the patch; repeated while a triangle is still turned, and the vertices of any left turned after
     ``rounds`` keep the coarse position. (Putting them back at once left them up to the whole displacement,

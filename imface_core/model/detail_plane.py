@@ -1,7 +1,7 @@
 """The refinement field's detail plane: a learned feature image over the template face's front.
 
 A SIREN conditioned on a per-scan code learns grooves a few millimetres wide slowly, and more slowly the
-more scans share it (``benchmarks/detail_capacity.py``). The plane gives the field an explicit fine basis:
+more scans share it (docs/experiments.md, "Field capacity"). The plane gives the field an explicit fine basis:
 C feature images over the template's (x, y), one texel per ``texel`` model units, read bilinearly at a
 template point. The RDF's blend field then only has to produce C smooth, code-dependent coefficients per
 point (``ImFaceNet.detail_offset``), and each texel trains directly on the points that fall near it.

@@ -38,7 +38,7 @@ class LossWeights:
     disentangle: float = 300.0
     """L1 of E's displacement on neutral scans -> 0. method.md's 1e4 held E at ~0.01 mm on every scan
     in our runs (no expression could be learnt: jaw-open SDF error 1.6 mm vs 0.65 mm at 300, on a
-    6 x 6 subset; E on neutral scans stays at ~0.2 mm; ``benchmarks/expression_ablation.py``)."""
+    6 x 6 subset; E on neutral scans stays at ~0.2 mm; docs/experiments.md, "Expression field")."""
     correction: float = 100.0
     """L1 of the identity field's SDF correction delta."""
 
@@ -72,7 +72,7 @@ class TrainConfig:
     visited every ~50 steps (Adam's momentum then carries it ~10 steps): with code_scale 100 a rate of
     1e-3 moved z_exp by ~1 (scaled) per visit and the landmark net P_exp diverged; at 1e-4 the codes of
     one expression had not gathered after 1,500 steps (same-expression distance 0.95 x the others'), so
-    compact uses 3e-4 (the shipped model ends at 0.85: ``benchmarks/expression_field.py``)."""
+    compact uses 3e-4 (the shipped model ends at 0.85: docs/experiments.md, "Expression field")."""
     lr_plane_scale: float = 10.0
     """The RDF's detail plane (``ModelConfig.det_plane_channels``) trains at ``lr_net`` times this: each texel
     only sees the points near it, where a network weight sees every point."""

@@ -67,7 +67,7 @@ class PolishSettings:
     near_surface_mm: float = 1.5
     """Half of the cached points are moved off the surface along its normal by up to this much (uniform in
     +-near_surface_mm, SDF target = the offset), so that the field is also fitted just off the surface, where
-    the fast mesh path (``imface_core.engine.displacement``) reads it (``benchmarks/detail_compare.py`` on three faces: 757 / 10 / 1,340
+    the fast mesh path (``imface_core.engine.displacement``) reads it (docs/experiments.md, "Polishing the wrinkle field", on three faces: 757 / 10 / 1,340
     specks after 2,000 steps with 1.5 mm, 3,484 / 793 / 5,483 after 6,000 without); 0: surface points only."""
     check_scans: int = 40
     """Scans whose exact fine SDF error is measured before and after."""
