@@ -23,6 +23,7 @@ from imface_core.data.detail import MAX_DETAIL_MM, DetailGenerator, PersonDetail
 from imface_core.data.expressions import EXPRESSION_NAMES, expression_weights
 from imface_core.data.face_basis import load_face_basis
 from imface_core.data.prep import PREP_INFO, PrepSettings, ScanError, prepare_dataset, prepare_scan
+from imface_core.data.prepared import FORMAT, load_prepared
 from imface_core.data.sampling import NEAR_SURFACE, signed_distance
 from imface_core.data.synth import IdentitySpec, ScanSynthesizer, synthesize
 from procedural_face import ARKIT_NAMES, write_face_model
@@ -33,6 +34,10 @@ N_IDENTITIES = 2
 N_EXPRESSIONS = 3  # neutral, smile, jaw_open
 PREP = PrepSettings(surface_points=60_000, free_points=4_000, seed=0)
 NPZ_KEYS = {"surface_points", "surface_normals", "free_points", "free_sdf", "free_grad", "landmarks", "translation_mm"}
+PACKED_DTYPES = {
+    "format": np.int32, "surface_points_i16": np.int16, "surface_normals_i8": np.int8, "free_points_i16": np.int16,
+    "free_sdf_f16": np.float16, "free_grad_i8": np.int8, "landmarks": np.float32, "translation_mm": np.float32,
+}
 
 
 # -- fixtures: one model, one synth run, one prep run per module --------------------------------------
@@ -297,16 +302,24 @@ def test_texture_is_skin_attached_and_expression_independent(synthesizer, basis)
 # -- prep ------------------------------------------------------------------------------------------
 
 
-def _npz(path: Path) -> dict[str, np.ndarray]:
+def _raw_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
 
-def test_prep_writes_float32_arrays_with_nose_tip_at_0_0_04(prepped):
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    """A prepared scan's samples as float32 (either file format), with translation_mm when it has one."""
+    raw = _raw_npz(path)
+    return {**load_prepared(path), **({"translation_mm": raw["translation_mm"]} if "translation_mm" in raw else {})}
+
+
+def test_prep_writes_compact_arrays_with_nose_tip_at_0_0_04(prepped):
     _, data_dir = prepped
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file())
     assert PREP_INFO in files and len(files) == 1 + 2 * 4
     for npz in data_dir.glob("*/*.npz"):
+        stored = _raw_npz(npz)
+        assert {k: v.dtype for k, v in stored.items()} == PACKED_DTYPES and int(stored["format"]) == FORMAT
         a = _npz(npz)
         assert set(a) == NPZ_KEYS
         assert all(v.dtype == np.float32 for v in a.values())
@@ -363,7 +376,7 @@ def test_pseudo_watertight_ply_is_a_hole_free_frontal_height_field(prepped):
     a = _npz(data_dir / f"s{SEED}_000" / "1_neutral.npz")
     # The surface samples lie on the saved mesh.
     _, distance, _ = mesh.nearest.on_surface(a["surface_points"][::100].astype(np.float64))
-    assert distance.max() < 1e-5
+    assert distance.max() < 3e-5  # int16 fixed point: <= 0.0015 mm per coordinate
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,14 @@ import trimesh
 
 from imface_core.data.detail import MAX_DETAIL_MM, PersonDetail
 from imface_core.data.expressions import expression_weights
-from imface_core.data.face_basis import ICT_HEAD_VERTEX_COUNT, ICT_SKIN_VERTEX_COUNT, load_face_basis
+from imface_core.data.face_basis import (
+    ICT_HEAD_VERTEX_COUNT,
+    ICT_SKIN_VERTEX_COUNT,
+    default_face_model,
+    load_face_basis,
+)
 from imface_core.data.prep import PrepSettings, prepare_scan
+from imface_core.data.prepared import load_prepared
 from imface_core.data.synth import IdentitySpec, ScanSynthesizer, synthesize
 from procedural_face import ARKIT_NAMES
 
@@ -26,19 +32,29 @@ pytestmark = pytest.mark.shared_data
 
 SHARED = Path(os.environ.get("IMFACE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 ICT_NPZ = SHARED / "data" / "ict_facekit" / "ict_head_sockets.npz"
+EYES_NPZ = SHARED / "data" / "ict_facekit" / "ict_head_eyes.npz"
 
 
-@pytest.fixture(scope="module")
-def ict_path() -> Path:
-    if not ICT_NPZ.is_file():
+def _shared_file(path: Path) -> Path:
+    if not path.is_file():
         message = (
-            f"the ICT face model is not at {ICT_NPZ}: put the read-only shared folder beside the "
+            f"the ICT face model is not at {path}: put the read-only shared folder beside the "
             "checkout (../shared) or point IMFACE_SHARED at it"
         )
         if os.environ.get("CI"):
             pytest.fail(message + " (CI is set, so this is an error, not a skip)")
         pytest.skip(message)
-    return ICT_NPZ
+    return path
+
+
+@pytest.fixture(scope="module")
+def ict_path() -> Path:
+    return _shared_file(ICT_NPZ)
+
+
+@pytest.fixture(scope="module")
+def eyes_path() -> Path:
+    return _shared_file(EYES_NPZ)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +96,7 @@ def test_synth_and_prep_a_real_scan(tmp_path, ict_path, basis, synthesizer):
     out = tmp_path / "DATA" / person["name"] / "1_neutral.npz"
     settings = PrepSettings(surface_points=30_000, free_points=3_000)
     prepare_scan(raw / person["scans"][0]["file"], out, settings)
-    with np.load(out) as data:
-        a = {k: data[k] for k in data.files}
+    a = {**load_prepared(out), "translation_mm": np.load(out)["translation_mm"]}
     assert all(v.dtype == np.float32 for v in a.values())
     np.testing.assert_allclose(a["landmarks"][30], [0.0, 0.0, 0.4], atol=1e-6)
     assert a["surface_points"].shape == (30_000, 3)
@@ -164,3 +179,97 @@ def test_detail_leaves_no_cracks_at_the_subdivision_border(basis, synthesizer):
     verts = synthesizer.scan(person, expression_weights("grin", basis.exp_names))[0].astype(np.float64)
     on_edge = m[t_junction] @ verts[:n]
     assert np.abs(verts[t_junction] - on_edge).max() < 1e-3  # mm
+
+
+# -- scans with eyes (ict_head_eyes.npz) -------------------------------------------------------------
+
+
+def test_eyes_model_is_the_default_and_expressions_leave_the_eyeballs_still(eyes_path, monkeypatch):
+    monkeypatch.setenv("IMFACE_SHARED", str(SHARED))
+    assert default_face_model() == EYES_NPZ
+    b = load_face_basis(eyes_path)
+    eyes = b.eyeball_vertices
+    assert len(eyes) == 3140 and eyes.min() == ICT_HEAD_VERTEX_COUNT and eyes.max() == len(b.mean) - 1
+    assert b.skin_vertex_count == ICT_SKIN_VERTEX_COUNT
+    assert b.id_basis.shape[0] == 100 and np.abs(b.id_basis[:, eyes]).max() > 0.5  # mm: identity shapes them
+    assert np.abs(b.exp_basis[:, eyes]).max() == 0.0  # no expression moves them
+    # A scan keeps skin and eyeballs, not the mouth or eye sockets.
+    assert np.array_equal(b.scan_vertices, np.concatenate([np.arange(ICT_SKIN_VERTEX_COUNT), eyes]))
+
+
+@pytest.fixture(scope="module")
+def eye_scans(tmp_path_factory, eyes_path):
+    """One person with eyes: raw scans of the first 8 expressions (neutral ... eyes_closed), three prepared."""
+    root = tmp_path_factory.mktemp("eyes")
+    manifest = synthesize(eyes_path, root / "RAW", 1, 8, seed=11, jobs=1)
+    person = manifest["identities"][0]
+    synth = ScanSynthesizer(load_face_basis(eyes_path))
+    prepared = {}
+    for scan in person["scans"]:
+        if scan["expression"] in ("neutral", "brow_raise", "eyes_closed"):
+            out = root / "DATA" / scan["file"].replace(".ply", ".npz")
+            prepare_scan(root / "RAW" / scan["file"], out, PrepSettings(surface_points=40_000, free_points=2_000))
+            prepared[scan["expression"]] = (root / "RAW" / scan["file"], out)
+    return manifest, synth, prepared
+
+
+def _on_eyeball(raw_ply: Path, npz: Path, eyeball: np.ndarray):
+    """(prepared-mesh vertices that are eyeball vertices of the raw scan, surface samples on eyeball-only triangles)."""
+    shift = np.load(npz)["translation_mm"].astype(np.float64)
+    raw = np.asarray(trimesh.load(raw_ply, process=False, force="mesh").vertices, dtype=np.float64)
+    eye_points = ((raw[eyeball] + shift) / 100.0).astype(np.float32)
+    wt = trimesh.load(npz.with_suffix(".ply"), process=False, force="mesh")
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(eye_points).query(np.asarray(wt.vertices))
+    is_eye = d < 1e-6
+    eye_faces = is_eye[wt.faces].all(axis=1)
+    samples = load_prepared(npz)["surface_points"].astype(np.float64)
+    near = cKDTree(np.asarray(wt.vertices)[is_eye]).query(samples)[0] < 0.02 if is_eye.any() else np.zeros(len(samples), bool)
+    on = np.zeros(len(samples), dtype=bool)
+    if near.any():
+        _, dist, tri = wt.nearest.on_surface(samples[near])
+        on[np.flatnonzero(near)] = eye_faces[tri] & (dist < 1e-4)
+    return int(is_eye.sum()), int(on.sum())
+
+
+def test_eyes_show_between_open_lids_and_closed_lids_cover_them(eye_scans):
+    manifest, synth, prepared = eye_scans
+    assert len(manifest["identities"][0]["id_coef"]) == 100  # drawn over every ICT identity mode
+    counts = {name: _on_eyeball(raw, npz, synth.eyeball) for name, (raw, npz) in prepared.items()}
+    for name in ("neutral", "brow_raise"):
+        vertices, samples = counts[name]
+        assert vertices > 300 and samples > 100, (name, counts)  # eyeball surface between the lids (both eyes)
+    # The lids cover it: no surface sample on it, at most a vertex or two where the lids meet at a corner.
+    assert counts["eyes_closed"][0] <= 3 and counts["eyes_closed"][1] == 0, counts
+
+
+def test_eyeballs_get_no_detail_and_stay_still_between_expressions(eye_scans):
+    _, synth, _ = eye_scans
+    b = synth.basis
+    assert synth.eyeball.sum() > 3140 and synth.details.mask[synth.eyeball].max() == 0.0
+    person = IdentitySpec("p", np.random.default_rng(3).normal(size=100).astype(np.float32), PersonDetail(seed=5, age=1.0), 0)
+    scans = {n: synth.scan(person, expression_weights(n, b.exp_names)) for n in ("neutral", "eyes_closed", "grin")}
+    smooth = synth.scan(person, expression_weights("grin", b.exp_names), with_detail=False)[0]
+    eye = synth.eyeball
+    np.testing.assert_array_equal(scans["grin"][0][eye], smooth[eye])  # no texture or wrinkles on the eyeballs
+    assert np.abs(scans["grin"][0][~eye] - smooth[~eye]).max() > 0.1  # (the skin has them)
+    for n in ("eyes_closed", "grin"):
+        np.testing.assert_array_equal(scans[n][0][eye], scans["neutral"][0][eye])
+
+
+def test_prepared_eye_region_has_no_streaks(eye_scans):
+    """The open eye's surface has no long slivers: every triangle within the eye openings is short in (x, y)."""
+    _, synth, prepared = eye_scans
+    raw_ply, npz = prepared["neutral"]
+    wt = trimesh.load(npz.with_suffix(".ply"), process=False, force="mesh")
+    lm = load_prepared(npz, keys=("landmarks",))["landmarks"]
+    v = np.asarray(wt.vertices)
+    longest = np.max([np.linalg.norm(v[wt.faces[:, i], :2] - v[wt.faces[:, (i + 1) % 3], :2], axis=1) for i in range(3)], axis=0)
+    centroid = v[wt.faces].mean(axis=1)
+    for corners in ((36, 39), (42, 45)):
+        c = lm[list(corners)].mean(axis=0)
+        half = np.abs(lm[corners[0]] - lm[corners[1]])[0] / 2
+        inside = (np.abs(centroid[:, 0] - c[0]) < half * 0.8) & (np.abs(centroid[:, 1] - c[1]) < 0.04)
+        assert inside.sum() > 200
+        assert longest[inside].max() < 0.03, longest[inside].max()  # 3 mm

@@ -10,15 +10,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prep",
         help="normalise raw scans and sample surface / free-space points for training",
         description="For each RAW/<identity>/<k>_<expression>.ply (+ _landmarks.txt) write "
-        "DATA/<identity>/<k>_<expression>.npz and the pseudo-watertight .ply. Existing outputs "
-        "are kept (the run resumes) unless --overwrite.",
+        "DATA/<identity>/<k>_<expression>.npz (what training reads: surface points with normals, "
+        "free-space points with SDF and gradient, landmarks; int16/int8/float16, about 2.3 MB at the "
+        "default counts) and the pseudo-watertight .ply (read by evaluation and fitting, not by "
+        "training; --no-mesh skips it). Existing outputs are kept (the run resumes) unless --overwrite.",
     )
     p.add_argument("--raw", required=True, help="raw scan folder (RAW_DIR)")
     p.add_argument("--out", required=True, help="output folder (DATA_DIR)")
     p.add_argument("--surface-points", type=int, default=235_000)
     p.add_argument("--free-points", type=int, default=15_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every CPU core)")
+    p.add_argument("--no-mesh", action="store_true",
+                   help="skip the .ply beside each npz (training does not read it; evaluation and fitting do)")
     p.add_argument("--overwrite", action="store_true", help="redo scans that already have outputs")
     p.set_defaults(func=run)
 
@@ -30,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.data.synth import default_jobs
     from pathlib import Path
 
-    settings = PrepSettings(surface_points=args.surface_points, free_points=args.free_points, seed=args.seed)
+    settings = PrepSettings(
+        surface_points=args.surface_points, free_points=args.free_points, seed=args.seed, write_mesh=not args.no_mesh
+    )
     total = len(find_raw_scans(Path(args.raw))) if Path(args.raw).is_dir() else 0
     with tqdm(total=total, unit="scan", desc="prep") as bar:
         done, skipped = prepare_dataset(

@@ -11,29 +11,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="synthesise detailed face scans (identities x expressions) from a face model",
-        description="Draw people (identity coefficients ~ N(0, sigma^2)) and named expressions "
-        f"({', '.join(EXPRESSION_NAMES)}), add wrinkles and skin texture, and write "
-        "OUT/<identity>/<k>_<expression>.ply with landmarks and a manifest.",
+        description="Draw people (identity coefficients ~ N(0, sigma^2) over every identity mode of the "
+        f"model: 100 for ICT) and named expressions ({', '.join(EXPRESSION_NAMES)}), add wrinkles and "
+        "skin texture, and write OUT/<identity>/<k>_<expression>.ply with landmarks and a manifest. "
+        "A scan is the skin plus the eyeballs when the model has them (ict_head_eyes.npz, the default): "
+        "the eyes show between open lids and closed lids cover them; eyeballs get no texture or wrinkles.",
     )
-    p.add_argument("--face-model", required=True, help="ict_head_sockets.npz or an ICT-FaceKit FaceXModel/ folder")
+    p.add_argument(
+        "--face-model", default=None,
+        help="ict_head_eyes.npz (scans with eyes), ict_head_sockets.npz (without) or an ICT-FaceKit "
+        "FaceXModel/ folder (default: ../shared/data/ict_facekit/ict_head_eyes.npz, or $IMFACE_SHARED/...)",
+    )
     p.add_argument("--out", required=True, help="output folder (RAW_DIR)")
     p.add_argument("--identities", type=int, default=40)
     p.add_argument("--expressions", type=int, default=20, help=f"first M named expressions (max {len(EXPRESSION_NAMES)})")
     p.add_argument("--seed", type=int, default=0, help="different seeds give different people")
     p.add_argument("--sigma", type=float, default=1.0, help="std of the identity coefficients")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every CPU core)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from imface_core.data.face_basis import default_face_model
     from imface_core.data.synth import default_jobs, synthesize
+    from imface_core.errors import CommandError
 
+    face_model = args.face_model or default_face_model()
+    if face_model is None:
+        raise CommandError(
+            "no face model given and none found in ../shared/data/ict_facekit/: pass --face-model with "
+            "ict_head_eyes.npz, ict_head_sockets.npz or an ICT-FaceKit FaceXModel/ folder"
+        )
     total = args.identities * args.expressions
     with tqdm(total=total, unit="scan", desc="synth") as bar:
         synthesize(
-            args.face_model,
+            face_model,
             args.out,
             args.identities,
             args.expressions,
@@ -42,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
             jobs=args.jobs or default_jobs(),
             progress=bar.update,
         )
-    print(f"wrote {total} scans and manifest.json to {args.out}")
+    print(f"wrote {total} scans and manifest.json to {args.out} (face model {face_model})")
     return 0

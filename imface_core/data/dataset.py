@@ -1,7 +1,7 @@
 """Prepared scans as training batches: points per scan with identity, scan and landmark info.
 
 A ``DATA_DIR`` holds ``<identity>/<k>_<expression>.npz`` files made by
-``imface prep``. Identity indices follow the sorted folder names; the
+``imface prep`` (either file format, see ``prepared.py``; arrays are float32 in memory). Identity indices follow the sorted folder names; the
 expression of a scan comes from its file name. The neutral scan of each
 identity (the ``neutral`` expression, else the lowest k) supplies the
 "neutral-scan landmarks" of the landmark losses.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imface_core.data.prepared import missing_keys, read_arrays
 from imface_core.errors import DatasetError
 
 SCAN_FILE = re.compile(r"^(\d+)_([A-Za-z0-9_\-]+)\.npz$")
@@ -58,10 +59,10 @@ def split_identities(identities: list[str], test_fraction: float, seed: int = 0)
 def _load_npz(path: Path, max_surface: int | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as data:
-            missing = [k for k in REQUIRED_KEYS if k not in data]
+            missing = missing_keys(data.files, REQUIRED_KEYS)
             if missing:
                 raise DatasetError(f"{path}: missing arrays {missing}; re-run `imface prep`")
-            arrays = {k: np.asarray(data[k], dtype=np.float32) for k in REQUIRED_KEYS}
+            arrays = read_arrays(data, REQUIRED_KEYS)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         if isinstance(exc, DatasetError):
             raise

@@ -43,7 +43,7 @@ def expression_weights(
 
     With ``rng``, each shape's weight is scaled by an independent factor in
     ``1 ± variation`` (left and right separately) so the same label differs
-    between people; neutral stays exactly neutral.
+    between people; neutral stays exactly neutral, and a full (1.0) shape stays full.
     """
     if name not in NAMED_EXPRESSIONS:
         raise ValueError(f"unknown expression `{name}`; known: {', '.join(EXPRESSION_NAMES)}")
@@ -54,5 +54,7 @@ def expression_weights(
             if target not in exp_names:
                 raise ValueError(f"face model has no expression shape `{target}` (needed by `{name}`)")
             factor = 1.0 if rng is None else rng.uniform(1.0 - variation, 1.0 + variation)
-            weights[exp_names.index(target)] = np.clip(w * factor, 0.0, 1.0)
+            # A full shape stays full (closed eyes are closed); the draw is made anyway, so the
+            # other weights of a person do not change with this rule.
+            weights[exp_names.index(target)] = w if w >= 1.0 else np.clip(w * factor, 0.0, 1.0)
     return weights

@@ -2,8 +2,9 @@
 
 For each ``RAW/<identity>/<k>_<expression>.ply`` with its landmark file, write
 ``DATA/<identity>/<k>_<expression>.npz`` (surface points and normals, free
-points with SDF and gradient, 68 landmarks; all float32, normalised units) and
-the pseudo-watertight mesh as ``.ply`` beside it (ground truth for evaluation).
+points with SDF and gradient, 68 landmarks; normalised units, stored compactly:
+``prepared.py``) and, unless ``write_mesh`` is off, the pseudo-watertight mesh as
+``.ply`` beside it (ground truth for evaluation and fitting; training does not read it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from imface_core.data.normalize import (
     normalising_translation,
     to_normalised,
 )
+from imface_core.data.prepared import pack
 from imface_core.data.sampling import sample_free_space, sample_surface, signed_distance
 from imface_core.io_utils import atomic_write_text, save_npz_atomic, write_ply_atomic
 
@@ -42,6 +44,7 @@ class PrepSettings:
     free_points: int = 15_000
     near_fraction: float = 0.35
     seed: int = 0
+    write_mesh: bool = True  # the .ply beside each npz (evaluation and fitting read it; training does not)
 
 
 def landmark_path(scan: Path) -> Path:
@@ -114,16 +117,10 @@ def prepare_scan(raw: Path, out_npz: Path, settings: PrepSettings) -> dict:
     free_sdf, free_grad = signed_distance(free, dense, dense_n)
     f32 = np.float32
     save_npz_atomic(
-        out_npz,
-        surface_points=surface.astype(f32),
-        surface_normals=surface_n.astype(f32),
-        free_points=free.astype(f32),
-        free_sdf=free_sdf.astype(f32),
-        free_grad=free_grad.astype(f32),
-        landmarks=to_normalised(landmarks, shift).astype(f32),
-        translation_mm=shift.astype(f32),
+        out_npz, **pack(surface, surface_n, free, free_sdf, free_grad, to_normalised(landmarks, shift), shift)
     )
-    write_ply_atomic(out_npz.with_suffix(".ply"), trimesh.Trimesh(wt_vertices.astype(f32), wt_faces, process=False))
+    if settings.write_mesh:
+        write_ply_atomic(out_npz.with_suffix(".ply"), trimesh.Trimesh(wt_vertices.astype(f32), wt_faces, process=False))
     return {"scan": str(raw), "vertices": len(wt_vertices), "faces": len(wt_faces)}
 
 
@@ -148,7 +145,7 @@ def prepare_dataset(raw_dir, out_dir, settings: PrepSettings = PrepSettings(), j
     tasks = []
     for raw in scans:
         out_npz = out_dir / raw.parent.name / (raw.stem + ".npz")
-        if overwrite or not (out_npz.exists() and out_npz.with_suffix(".ply").exists()):
+        if overwrite or not (out_npz.exists() and (out_npz.with_suffix(".ply").exists() or not settings.write_mesh)):
             tasks.append((str(raw), str(out_npz), settings))
     done, skipped = [], []
     if progress is not None and len(tasks) < len(scans):

@@ -1,5 +1,9 @@
 """Synthetic FaceScape-like scans from a linear face model, with wrinkles and skin texture.
 
+A scan is the model's skin, subdivided where the face is, plus its eyeballs when the model has
+them (``ict_head_eyes.npz``): the eyes show between open lids and a blink closes the lids over
+them. The eyeballs get no skin texture or wrinkles, and expressions do not move them.
+
 Output tree: ``RAW/<identity>/<k>_<expression>.ply`` (millimetres, y up, +z to
 the viewer) with ``<k>_<expression>_landmarks.txt`` (68 x 3) beside each scan,
 and ``RAW/manifest.json`` recording every random draw so any scan can be
@@ -27,6 +31,7 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 CROP_RADIUS_MM = 100.0
 CROP_BEHIND_NOSE_MM = 40.0
+BLINK_SCALES = (1.0, 1.15, 1.3, 1.45, 1.6)  # tried in turn until a person's blink closes the lids
 
 
 @dataclass(frozen=True)
@@ -53,27 +58,78 @@ class ScanSynthesizer:
 
     def __init__(self, basis: FaceBasis, levels: int = 2):
         self.basis = basis
+        # A scan keeps the skin and the eyeballs (when the model has them), not the mouth or eye sockets.
+        self.keep = basis.scan_vertices
         skin = basis.skin_vertex_count
-        faces = basis.faces[(basis.faces < skin).all(axis=1)]
-        rest = basis.mean[:skin]
+        index = np.full(len(basis.mean), -1, dtype=np.int64)
+        index[self.keep] = np.arange(len(self.keep))
+        faces = index[basis.faces[(index[basis.faces] >= 0).all(axis=1)]]
+        eye = np.zeros(len(self.keep), dtype=bool)
+        eye[skin:] = True  # the eyeballs follow the skin in ``keep``
+        rest = basis.mean[self.keep]
         centre = rest[basis.nose_tip] - np.array([0.0, 0.0, CROP_BEHIND_NOSE_MM])
         dist = np.linalg.norm(rest - centre, axis=1)
-        # Subdivide where detail lives: the frontal crop region, with a margin.
+        # Subdivide where detail lives: the frontal crop region, with a margin. The eyeballs (a separate
+        # shell, 1-2 mm between vertices) are subdivided in front, where they show between the lids,
+        # so the surface has the skin's density there too (no fans of long triangles to the lid edge).
         face_mask = (dist[faces] < CROP_RADIUS_MM + 10.0).any(axis=1) & (rest[faces][:, :, 2] > centre[2] - 20.0).any(axis=1)
-        self.plan = plan_subdivision(faces, skin, face_mask, levels)
+        eye_face = eye[faces].any(axis=1)
+        if eye.any():
+            side = rest[faces[:, 0], 0] > rest[basis.nose_tip, 0]
+            eye_z = {s: rest[eye & ((rest[:, 0] > rest[basis.nose_tip, 0]) == s), 2].mean() for s in (False, True)}
+            front = rest[faces][:, :, 2].min(axis=1) > np.where(side, eye_z[True], eye_z[False])
+            face_mask = np.where(eye_face, front, face_mask)
+        self.plan = plan_subdivision(faces, len(self.keep), face_mask, levels)
         rest_sub = self.plan.apply(rest.astype(np.float64))
         rest_dist = np.linalg.norm(rest_sub - centre, axis=1)
+        # Which vertices of a scan are eyeball, midpoints included (no skin texture or wrinkles there).
+        self.eyeball = np.asarray(self.plan.matrix @ eye.astype(np.float64)) > 0.5
         # Detail fades out well inside the subdivided region (no cracks at its T-junction border).
         # Depth: that border lies at z <= centre - 20 mm; detail is zero from centre - 15 mm and full
         # from centre - 5 mm, so the forehead, crow's-feet and cheek regions of the ICT face keep it.
         region = 1.0 - np.clip((rest_dist - 80.0) / 10.0, 0.0, 1.0)
         region *= np.clip((rest_sub[:, 2] - (centre[2] - 15.0)) / 10.0, 0.0, 1.0)
+        region[self.eyeball] = 0.0
         self.details = DetailGenerator(rest_sub, rest[basis.landmarks68], region)
+
+        self._blink = [i for i, n in enumerate(basis.exp_names) if n in ("eyeBlink_L", "eyeBlink_R")]
+        self._blink_scales: dict[bytes, float] = {}
+
+    def _uncovered_eyeball(self, id_coef: np.ndarray, blink: float) -> int:
+        """Eyeball vertices no skin covers along +z, with both lids at ``blink`` times the blink shape."""
+        b = self.basis
+        w = np.zeros(len(b.exp_names), np.float32)
+        w[self._blink] = blink
+        v = b.shape(id_coef, w)
+        skin = b.skin_vertex_count
+        mesh = trimesh.Trimesh(v[:skin], b.faces[(b.faces < skin).all(axis=1)], process=False)
+        eye = v[b.eyeball_vertices]
+        front = eye[:, 2] > np.median(eye[:, 2])
+        rays = np.tile([0.0, 0.0, 1.0], (int(front.sum()), 1))
+        return int((~mesh.ray.intersects_any(eye[front] + [0.0, 0.0, 1e-3], rays)).sum())
+
+    def blink_scale(self, id_coef: np.ndarray) -> float:
+        """How far this person's lids must go to close: the ICT blink shape is one offset for everyone, so
+        on eyes opened wider than the mean face's, weight 1 leaves a slit. The smallest factor (of a few)
+        that leaves no more of the eyeball uncovered than the mean face's full blink does; 1 without eyes."""
+        if not len(self.basis.eyeball_vertices) or len(self._blink) != 2:
+            return 1.0
+        key = np.asarray(id_coef, np.float32).tobytes()
+        if key not in self._blink_scales:
+            if not self._blink_scales.get(b"mean"):
+                self._blink_scales[b"mean"] = self._uncovered_eyeball(np.zeros_like(id_coef), 1.0) + 10
+            for scale in BLINK_SCALES:
+                if self._uncovered_eyeball(id_coef, scale) <= self._blink_scales[b"mean"]:
+                    break
+            self._blink_scales[key] = scale
+        return self._blink_scales[key]
 
     def scan(self, person: IdentitySpec, exp_w: np.ndarray, with_detail: bool = True):
         """Vertices (V', 3) mm, faces (F', 3) and 68 landmarks (68, 3) for one expression."""
-        skin = self.basis.skin_vertex_count
-        coarse = self.basis.shape(person.id_coef, exp_w)[:skin].astype(np.float64)
+        if len(self.basis.eyeball_vertices) and np.any(exp_w[self._blink] > 0):
+            exp_w = exp_w.copy()
+            exp_w[self._blink] *= self.blink_scale(person.id_coef)
+        coarse = self.basis.shape(person.id_coef, exp_w)[self.keep].astype(np.float64)
         verts = self.plan.apply(coarse)
         if with_detail:
             normals = vertex_normals(verts, self.plan.faces)
@@ -188,4 +244,8 @@ def _consume(results, per_item: int, progress) -> None:
 
 
 def default_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    """Every CPU core this process may use (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

@@ -17,6 +17,7 @@ from scipy.spatial import Delaunay, cKDTree
 from imface_core.data.height_field import pseudo_watertight
 from imface_core.data.normalize import crop_unit_sphere
 from imface_core.data.prep import PrepSettings
+from imface_core.data.prepared import load_prepared
 from imface_core.data.sampling import sample_free_space, sample_surface, signed_distance
 from imface_core.fitting.scan_io import ScanError
 
@@ -110,9 +111,9 @@ def samples_from_prepared(npz_path, surface_points: int | None = None, seed: int
     from pathlib import Path
 
     npz_path = Path(npz_path)
-    with np.load(npz_path) as d:
-        surface, normals = d["surface_points"], d["surface_normals"]
-        free, free_sdf, lm = d["free_points"], d["free_sdf"], d["landmarks"]
+    d = load_prepared(npz_path)  # either file format, as float32
+    surface, normals = d["surface_points"], d["surface_normals"]
+    free, free_sdf, lm = d["free_points"], d["free_sdf"], d["landmarks"]
     if surface_points is not None and surface_points < len(surface):
         idx = np.random.default_rng(seed).choice(len(surface), surface_points, replace=False)
         surface, normals = surface[idx], normals[idx]
