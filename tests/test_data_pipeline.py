@@ -376,7 +376,7 @@ def test_pseudo_watertight_ply_is_a_hole_free_frontal_height_field(prepped):
     a = _npz(data_dir / f"s{SEED}_000" / "1_neutral.npz")
     # The surface samples lie on the saved mesh.
     _, distance, _ = mesh.nearest.on_surface(a["surface_points"][::100].astype(np.float64))
-    assert distance.max() < 3e-5  # int16 fixed point: <= 0.0015 mm per coordinate
+    assert distance.max() < 6e-5  # int16 fixed point: <= 0.003 mm per coordinate
 
 
 @pytest.fixture(scope="module")
