@@ -42,6 +42,8 @@ MIX_RANGE = (0.0, 1.0)
 """Named-expression sliders: 0 = none of it, 1 = the full training expression."""
 DETAIL_RANGE = (0.0, 2.0)
 """Detail strength: 0 = the coarse shape, 1 = as trained, 2 = exaggerated."""
+_RANGE_SLACK = 1e-6
+"""Rounding slack of the slider-range check."""
 MAX_IDENTITY_SLIDERS = 10
 MAX_EXPRESSION_SLIDERS = 10
 
@@ -203,7 +205,7 @@ class FaceSpace:
         return cls(navigator.identity, navigator.expression, presets, model.tables["det"].mean(axis=0), **kwargs)
 
     # -- codes -------------------------------------------------------------------------------------
-    def check(self, state: FaceState) -> None:
+    def check_sizes(self, state: FaceState) -> None:
         """Raise ``ValueError`` when ``state`` does not fit this model's sizes."""
         expected = {
             "id_coeffs": self.n_identity, "id_residual": self.id_dim, "exp_coeffs": self.n_expression,
@@ -213,6 +215,20 @@ class FaceSpace:
             got = len(getattr(state, name))
             if got != n:
                 raise ValueError(f"`{name}` has {got} values; this model needs {n}")
+
+    def check(self, state: FaceState) -> None:
+        """Raise ``ValueError`` when ``state`` does not fit this model's sizes or a slider value lies outside
+        the range its slider shows (+-``SIGMA_RANGE``, ``MIX_RANGE``, ``DETAIL_RANGE``). The codes themselves
+        are checked by the model (``FaceModel.check_codes``)."""
+        self.check_sizes(state)
+        ranges = {"id_coeffs": (-SIGMA_RANGE, SIGMA_RANGE), "exp_coeffs": (-SIGMA_RANGE, SIGMA_RANGE),
+                  "exp_mix": MIX_RANGE, "detail_scale": DETAIL_RANGE}
+        for name, (lo, hi) in ranges.items():
+            values = getattr(state, name)
+            for i, v in enumerate(values if isinstance(values, tuple) else (values,)):
+                if not lo - _RANGE_SLACK <= v <= hi + _RANGE_SLACK:  # (NaN fails too)
+                    where = f"`{name}`[{i}]" if isinstance(values, tuple) else f"`{name}`"
+                    raise ValueError(f"{where} is {v:.6g}, outside its slider's range {lo:g} to {hi:g}")
 
     def z_id(self, state: FaceState) -> np.ndarray:
         return (self.identity.code(state.id_coeffs) + np.asarray(state.id_residual)).astype(np.float32)

@@ -38,9 +38,10 @@ from app.face_state import FaceSpace, FaceState
 from app.history import History
 from app.panels import DetailPanel, ExpressionPanel, IdentityPanel
 from app.recent import RecentFiles
-from app.session import SESSION_SUFFIX, Session, SessionError, load_session, save_session
+from app.session import SESSION_SUFFIX, Session, SessionError, load_session, save_session, session_state
 from app.viewport import COLOUR_MODES, SCAN_MODES, SKIN_RGB, Viewport
 from app.worker import BackgroundTask, LatestOnlyWorker
+from imface_core.errors import CheckpointError, ImFaceError
 
 if TYPE_CHECKING:
     from app.engine import DisplayMesh, EditorModel, FitOptions, FitOutcome, MeshJob
@@ -404,7 +405,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, path: Path, exc: BaseException) -> None:
         self._loading = False
-        text = str(exc) if exc.__class__.__name__ == "CheckpointError" else f"{type(exc).__name__}: {exc}"
+        text = str(exc) if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
         self.model_error = text
         self._update_actions()
         if self.editor is None:
@@ -545,6 +546,9 @@ class MainWindow(QMainWindow):
         if dm.job_id < self._shown_job_id:
             self.stale_dropped += 1  # never go back to an older face
             return
+        if dm.n_vertices == 0 or dm.poly.n_points == 0:  # the viewport is never handed an empty mesh
+            self._on_empty_mesh(dm)
+            return
         self._shown_job_id = dm.job_id
         shown = self._shown
         same_look = (shown is not None and shown.job.state == dm.job.state and shown.job.colors == dm.job.colors
@@ -574,15 +578,33 @@ class MainWindow(QMainWindow):
                                else f"Refining ({dm.stage}, {dm.job.resolution // max(dm.stride, 1)}"
                                     f"\N{SUPERSCRIPT THREE})\N{HORIZONTAL ELLIPSIS}")
 
+    def _on_empty_mesh(self, dm: "DisplayMesh") -> None:
+        """No surface for these codes: an error (the last face stays on screen), never an empty face."""
+        if not dm.full_detail:  # a preview: the full mesh of the job follows (or the next edit)
+            self._set_activity("This face has no surface in the preview\N{HORIZONTAL ELLIPSIS}")
+            return
+        _log.warning("mesh job %s gave an empty mesh", dm.job_id)
+        self._mesh_failed(dm.job, "the model gives no surface for this face (an empty mesh)")
+        if self._latest_job is not None and dm.job_id == self._latest_job.job_id:
+            self._error("Could not compute the face", f"The {self.last_error}.\n\nThe face shown is the last one "
+                        "that could be computed; undo, or pick another face.")
+
     def _on_mesh_failed(self, job: "MeshJob", exc: BaseException) -> None:
-        _log.error("mesh job %s failed: %s", job.job_id, exc, exc_info=exc)
+        if isinstance(exc, ImFaceError):  # a face the model refuses (its message says why)
+            _log.warning("mesh job %s failed: %s", job.job_id, exc)
+            self._mesh_failed(job, str(exc))
+        else:  # a bug: keep its traceback in the log
+            _log.error("mesh job %s failed: %s", job.job_id, exc, exc_info=exc)
+            self._mesh_failed(job, f"{type(exc).__name__}: {exc}")
+
+    def _mesh_failed(self, job: "MeshJob", reason: str) -> None:
+        self.last_error = reason
         self._failed_job_id = job.job_id
-        self.last_error = f"{type(exc).__name__}: {exc}"
-        self._set_activity(f"Could not compute the face: {self.last_error}")
+        self._set_activity(f"Could not compute the face: {reason}")
         if self._pending_export is not None and self._latest_job is not None and job.job_id == self._latest_job.job_id:
             path, _ = self._pending_export
             self._pending_export = None
-            self._on_export_failed(path, RuntimeError(f"the face could not be computed ({self.last_error})"))
+            self._on_export_failed(path, RuntimeError(f"the face could not be computed ({reason})"))
 
     @property
     def full_mesh(self) -> "DisplayMesh | None":
@@ -743,8 +765,7 @@ class MainWindow(QMainWindow):
             self._set_activity(f"Fit of {path.name} cancelled")
             self.fitFinished.emit("cancelled")
             return
-        kind = exc.__class__.__name__
-        text = str(exc) if kind in ("ScanError", "ValueError") else f"{kind}: {exc}"
+        text = str(exc) if isinstance(exc, (ImFaceError, ValueError)) else f"{type(exc).__name__}: {exc}"
         self._error("Could not fit the scan", f"{path.name} could not be fitted.\n\n{text}")
         self._set_activity(f"Fit of {path.name} failed")
         self.fitFinished.emit("failed")
@@ -824,8 +845,8 @@ class MainWindow(QMainWindow):
             return False
         try:
             session = load_session(path)
-            state = self._state_of_session(session)
-        except (SessionError, ValueError) as exc:
+            state = session_state(session, self.space, self.editor.model.check_codes, path)
+        except SessionError as exc:
             self._error("Could not open the session", str(exc))
             return False
         view = session.view
@@ -843,22 +864,6 @@ class MainWindow(QMainWindow):
         self.recent.add("session", path)
         self._set_activity(f"Opened the session {path.name}")
         return True
-
-    def _state_of_session(self, session: Session) -> FaceState:
-        try:
-            self.space.check(session.state)
-            return session.state
-        except ValueError:
-            pass
-        from imface_core.face_model import FaceCodes
-
-        spec = self.editor.model.latent_spec
-        for key, values in session.codes.items():
-            if len(values) != spec[key]:
-                raise SessionError(f"the session was made with a model whose {key} has {len(values)} values; "
-                                   f"this model's has {spec[key]}")
-        codes = FaceCodes(*(np.asarray(session.codes[k], dtype=np.float32) for k in ("z_id", "z_exp", "z_det")))
-        return self.space.state_from_codes(codes, session.state.detail_scale, session.state.label)
 
     # =============================================================================== file dialogs
     def _ask_open_model(self) -> None:

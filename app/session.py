@@ -3,7 +3,8 @@
 A session stores both the codes (``z_id``, ``z_exp``, ``z_det``) and the ``FaceState`` that produced them.
 Opened on the same model, the slider state comes back exactly; on another model of the same code sizes the
 codes are used (the sliders show their projections).  Every problem raises ``SessionError`` with a message
-naming the file; nothing is changed until a session has been read completely.
+naming the file; nothing is changed until a session has been read completely (``load_session``) and its
+face checked against the model (``session_state``: slider ranges and ``FaceModel.check_codes``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from app.face_state import FaceState
+import numpy as np
+
+from app.face_state import FaceSpace, FaceState
+from imface_core.errors import ImFaceError
 
 __all__ = ["SESSION_KIND", "SESSION_SUFFIX", "SESSION_VERSION", "Session", "SessionError", "load_session",
-           "save_session"]
+           "save_session", "session_state"]
 
 SESSION_KIND = "imface-studio-session"
 SESSION_VERSION = 1
@@ -25,7 +29,7 @@ SESSION_SUFFIX = ".imface.json"
 _MAX_BYTES = 16 * 1024 * 1024
 
 
-class SessionError(ValueError):
+class SessionError(ImFaceError, ValueError):
     """A session file that cannot be used; the message names the file and the problem."""
 
 
@@ -98,3 +102,38 @@ def load_session(path: str | Path) -> Session:
     model = doc.get("model")
     view = doc.get("view") if isinstance(doc.get("view"), dict) else {}
     return Session(state, clean, model if isinstance(model, str) else None, view)
+
+
+def session_state(session: Session, space: FaceSpace, check_codes: Callable[[Any], Any], path: str | Path) -> FaceState:
+    """The face to open for ``session`` (read from ``path``) on the model of ``space``.
+
+    The saved slider state when its sizes fit this model, else the saved codes (their projections on the
+    sliders). Either way the state must lie within the sliders' ranges and its codes must pass
+    ``check_codes`` (``FaceModel.check_codes``); anything else raises ``SessionError`` naming the file.
+    """
+    name = f"`{path}`"
+    try:
+        space.check_sizes(session.state)
+        state = session.state
+    except ValueError:
+        state = None
+    if state is None:
+        from imface_core.face_model import FaceCodes
+
+        sizes = {"z_id": space.id_dim, "z_exp": space.exp_dim, "z_det": space.det_dim}
+        for key, values in session.codes.items():
+            if len(values) != sizes[key]:
+                raise SessionError(f"{name} was made with a model whose {key} has {len(values)} values; this "
+                                   f"model's has {sizes[key]}")
+        codes = FaceCodes(*(np.asarray(session.codes[k], dtype=np.float64) for k in ("z_id", "z_exp", "z_det")))
+        try:
+            check_codes(codes)
+        except ValueError as exc:
+            raise SessionError(f"{name} cannot be opened on this model: {exc}") from exc
+        state = space.state_from_codes(codes, session.state.detail_scale, session.state.label)
+    try:
+        space.check(state)
+        check_codes(space.codes(state))
+    except ValueError as exc:  # CodesError is one
+        raise SessionError(f"{name} cannot be opened on this model: {exc}") from exc
+    return state

@@ -104,7 +104,10 @@ class Viewport(QFrame):
         return self._face
 
     def set_face(self, poly: pyvista.PolyData, landmarks: np.ndarray | None = None) -> None:
-        """Show ``poly`` (made by ``engine.to_polydata``) as the face, keeping the camera."""
+        """Show ``poly`` (made by ``engine.to_polydata``) as the face, keeping the camera. An empty mesh is a
+        ``ValueError`` and leaves the shown face as it was (the window reports it instead of showing it)."""
+        if poly.n_points == 0:
+            raise ValueError("the viewport cannot show an empty face mesh")
         first = self._face is None
         if first:
             self._face = pyvista.PolyData()

@@ -42,6 +42,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"model file not found: `{path}`")
+    if path.is_dir():
+        raise CheckpointError(f"`{path}` is a folder, not a model file: give the .pt file inside it "
+                              "(e.g. model.pt of a training run)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"`{path}` is empty: not an ImFace Studio model")
     try:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from imface_core.checkpoint import CheckpointError, load_checkpoint
+from imface_core.code_bounds import code_bounds
+from imface_core.errors import CodesError
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.config import TrainConfig
 from imface_core.training.losses import LANDMARKS5
@@ -58,6 +60,7 @@ class FaceModel:
         self.path = path
         self.info = info or {}
         self._identity_of_scan = np.array([self.identities.index(s["identity"]) for s in self.scans])
+        self._code_bounds = code_bounds(self.tables, 1.0 / config.model.code_scale)
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -125,16 +128,25 @@ class FaceModel:
         m = self.config.model
         return {"z_id": m.id_dim, "z_exp": m.exp_dim, "z_det": m.det_dim}
 
+    def check_codes(self, codes: FaceCodes) -> FaceCodes:
+        """``codes`` as float32 arrays, or ``CodesError`` saying which code is missing, of the wrong size, not
+        finite or absurdly far from this model's training codes (``imface_core.code_bounds``; microseconds).
+        Every entry that takes codes from a caller calls it before any network runs."""
+        if not isinstance(codes, FaceCodes):
+            raise CodesError(f"expected FaceCodes (z_id, z_exp, z_det), got {type(codes).__name__}; make them with "
+                             "FaceModel.codes, a LatentNavigator or engine.load_codes")
+        return FaceCodes(*(bounds.check(getattr(codes, bounds.name)) for bounds in self._code_bounds))
+
     # -- evaluation ------------------------------------------------------------------------------
     def _code_tensors(self, codes: FaceCodes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return tuple(torch.as_tensor(np.asarray(c, dtype=np.float32), device=self.device)[None] for c in
-                     (codes.z_id, codes.z_exp, codes.z_det))
+        codes = self.check_codes(codes)
+        return tuple(torch.as_tensor(c, device=self.device)[None] for c in (codes.z_id, codes.z_exp, codes.z_det))
 
     def sdf(self, points: np.ndarray, codes: FaceCodes, detail: bool = True, detail_scale: float = 1.0,
             chunk: int = CHUNK_POINTS) -> np.ndarray:
         """Signed distance (N,) of points (N, 3) in normalised units; fine SDF when ``detail``."""
-        pts = _as_points(points)
         z_id, z_exp, z_det = self._code_tensors(codes)
+        pts = _as_points(points)
         out = np.empty(len(pts), dtype=np.float32)
         with torch.no_grad():
             landmarks = self.net.predict_landmarks(z_id, z_exp)
@@ -149,8 +161,8 @@ class FaceModel:
 
     def template_coords(self, points: np.ndarray, codes: FaceCodes, chunk: int = CHUNK_POINTS) -> np.ndarray:
         """Template-space coordinates x_t (N, 3) of points (N, 3): the dense correspondence."""
-        pts = _as_points(points)
         z_id, z_exp, _ = self._code_tensors(codes)
+        pts = _as_points(points)
         out = np.empty((len(pts), 3), dtype=np.float32)
         with torch.no_grad():
             landmarks = self.net.predict_landmarks(z_id, z_exp)
@@ -169,6 +181,8 @@ class FaceModel:
 
         ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
         fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
+        Raises ``CodesError`` for unusable codes and ``ValueError`` for a resolution that is not a whole number
+        in ``face_mesh.RESOLUTION_RANGE``.
         """
         from imface_core.engine.face_mesh import face_mesh
 

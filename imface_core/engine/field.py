@@ -9,10 +9,12 @@ see ``ImFaceNet.fine``).
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import torch
 
+from imface_core.errors import CodesError
 from imface_core.face_model import FaceCodes, FaceModel
 
 __all__ = ["FaceField", "codes_key"]
@@ -31,12 +33,15 @@ class FaceField:
 
     Args:
         model: the loaded ``FaceModel``.
-        codes: the face's latent codes.
+        codes: the face's latent codes (checked: ``FaceModel.check_codes`` raises ``CodesError``).
         detail: ``sdf`` is the fine SDF (with the refinement field) when True, the coarse one otherwise.
         detail_scale: detail strength (multiplies the refinement displacement; 0 = coarse shape).
     """
 
     def __init__(self, model: FaceModel, codes: FaceCodes, detail: bool = True, detail_scale: float = 1.0):
+        codes = model.check_codes(codes)  # CodesError before any network runs
+        if not math.isfinite(float(detail_scale)):
+            raise CodesError(f"the detail strength must be a finite number, got {detail_scale!r}")
         self.model = model
         self.codes = codes
         self.detail = bool(detail) and float(detail_scale) != 0.0

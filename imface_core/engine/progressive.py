@@ -37,8 +37,9 @@ from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid
-from imface_core.engine.face_mesh import METHODS, face_mesh, face_plan
+from imface_core.engine.face_mesh import METHODS, check_resolution, face_mesh, face_plan
 from imface_core.engine.field import FaceField
+from imface_core.errors import CodesError
 from imface_core.face_model import FaceCodes, FaceModel
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,15 @@ class MeshRequest:
     request_id: int = field(default_factory=lambda: next(_ids))
 
     def __post_init__(self) -> None:
+        if not isinstance(self.codes, FaceCodes):
+            raise CodesError(f"a mesh request needs FaceCodes, got {type(self.codes).__name__}")
+        check_resolution(self.resolution)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.preview_stride < 1 or self.preview_stride & (self.preview_stride - 1):
             raise ValueError(f"preview_stride must be a power of two, got {self.preview_stride}")
-        object.__setattr__(self, "codes", FaceCodes(*(np.array(c, dtype=np.float32) for c in
+        # a copy: the caller may change its arrays while the request runs (they are checked when it runs)
+        object.__setattr__(self, "codes", FaceCodes(*(None if c is None else np.array(c) for c in
                                                       (self.codes.z_id, self.codes.z_exp, self.codes.z_det))))
 
 
@@ -155,7 +160,9 @@ class ProgressiveMesher:
         return last.mesh if last is not None and last.final else None
 
     def run(self, request: MeshRequest, cancel: CancelToken | None = None) -> Iterator[MeshUpdate]:
-        """Yield the preview, then finer meshes; stops quietly when ``cancel`` is set."""
+        """Yield the preview, then finer meshes; stops quietly when ``cancel`` is set. Raises ``CodesError``
+        (at the first ``next``) for codes this model refuses (``FaceModel.check_codes``)."""
+        self.model.check_codes(request.codes)
         self.last_status = "running"
         try:
             yield from self._run(request, cancel)

@@ -28,8 +28,8 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from imface_core.data.normalize import NOSE_OFFSET_MM, SCALE_MM
-from imface_core.fitting.scan_io import Scan, ScanError
-from imface_core.training.losses import LANDMARKS5
+from imface_core.fitting.scan_io import (Scan, ScanError, check_landmark_spread, five_landmarks, robust_extent,
+                                         units_hint)
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +338,8 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
         return _quality(ref_mm, ref.normals, tree, scan_n, s, rot, t, settings), s, rot, t
 
     if scan.landmarks is not None:
-        lm = scan.landmarks[LANDMARKS5] if len(scan.landmarks) == 68 else scan.landmarks
+        check_landmark_spread(scan, ref.landmarks5 * SCALE_MM)
+        lm = five_landmarks(scan.landmarks)
         best = finish(*similarity_fit(ref.landmarks5 * SCALE_MM, lm, settings.allow_scale))
         method, n_starts = "landmarks+icp", 1
     else:
@@ -376,11 +377,14 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
     alignment = Alignment(rot_inv, -rot_inv @ t / s, 1.0 / s, method, inliers, residual, nose, {"starts": n_starts})
     logger.debug("alignment %s: inliers %.2f, residual %.2f mm, nose %.2f mm", method, inliers, residual, nose)
     if inliers < settings.min_inlier_fraction or nose > settings.max_nose_mm:
+        extent = robust_extent(scan.vertices) / scan.mm_per_unit
         raise ScanError(
-            f"`{scan.source}` does not look like a face in millimetres: after the best alignment only "
+            f"`{scan.source}` does not look like a face with its units taken as {scan.units} "
+            f"({extent * scan.mm_per_unit:.0f} mm across): after the best alignment only "
             f"{100 * inliers:.0f}% of the mean face lies within {settings.inlier_mm:g} mm of the scan "
             f"(need {100 * settings.min_inlier_fraction:.0f}%) and its nose is {nose:.1f} mm away "
-            f"(need < {settings.max_nose_mm:g} mm). Check the file and --units, or give --landmarks."
+            f"(need < {settings.max_nose_mm:g} mm). Check the file and --units{units_hint(extent, scan.units)}, "
+            "or give --landmarks."
         )
     return alignment
 

@@ -22,7 +22,13 @@ logger = logging.getLogger(__name__)
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 POINT_SUFFIXES = (".xyz", ".pts", ".txt", ".csv")
 MIN_POINTS = 500
-"""Fewer points than this cannot describe a face."""
+"""A mesh with fewer vertices than this cannot describe a face (its surface is sampled, not its vertices)."""
+MIN_CLOUD_POINTS = 3000
+"""Fewest points of a point cloud that can be fitted: the alignment needs a scan point within 4 mm of most of
+the model's face. Measured on the FaceFuns head scans f18, f36 and m56 (~200 mm across, their vertices
+randomly subsampled, two draws each): with 2000 points every draw failed (56-57 % of the face matched, 65 %
+needed), with 2500 the draws of f18 failed (63-65 %), with 3000 all passed (69-75 %, 1.3-1.8 degrees and
+0.5-1.7 mm from the full scan's alignment)."""
 MAX_NAN_FRACTION = 0.01
 """Up to this share of NaN/inf vertices is dropped with a warning; more is an error."""
 MAX_FACES = 1_500_000
@@ -34,6 +40,18 @@ TYPICAL_SIZE_MM = 250.0
 PLAUSIBLE_SIZE_MM = (60.0, 2500.0)
 MM_RANGE = (50.0, 2500.0)
 """Robust extents (file units) taken as millimetres by ``--units auto``: a face crop up to a whole body."""
+
+MIN_LANDMARK_GAP = 0.05
+"""Two of the five landmarks (eye corners, nose tip, mouth corners) closer than this share of their largest
+distance coincide (on a face the closest pair is about a third of the largest distance apart)."""
+MIN_LANDMARK_WIDTH = 0.1
+"""The five landmarks' second principal extent must be at least this share of the first (about 0.9 on the
+test faces: eye corners as wide as eyes to mouth are high); less is a line, not a face."""
+LANDMARK_SPREAD_FACTOR = 3.0
+"""Landmarks spread more than this factor wider or narrower than the model's face landmarks (in mm, after
+units) are in other units than the scan, or are not a face's."""
+FIVE_LANDMARK_NAMES = ("the right eye's outer corner", "the left eye's outer corner", "the nose tip",
+                       "the right mouth corner", "the left mouth corner")
 
 UNITS = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0, "in": 25.4, "um": 0.001}
 """Millimetres per unit for ``--units``."""
@@ -58,6 +76,8 @@ class Scan:
     landmarks: np.ndarray | None = None
     """(68, 3) or (5, 3) landmarks in millimetres, when given."""
     warnings: list[str] = field(default_factory=list)
+    landmarks_source: str = ""
+    """Where the landmarks came from (their file), for messages."""
 
     @property
     def is_point_cloud(self) -> bool:
@@ -85,6 +105,18 @@ def detect_units(points: np.ndarray) -> tuple[float, str]:
         return 1.0, "mm"
     power = int(round(math.log10(TYPICAL_SIZE_MM / extent)))
     return 10.0**power, _POWER_NAMES.get(power, f"1e{power} mm")
+
+
+HINT_SIZE_MM = (100.0, 600.0)
+"""Units that make a scan this size (a face crop to a head and shoulders) are suggested in unit messages."""
+
+
+def units_hint(extent: float, assumed: str) -> str:
+    """" (e.g. --units in: 254 mm across)": the other ``UNITS`` that would make a scan of ``extent`` file units
+    face-sized, for messages; "" when none would."""
+    fits = [f"--units {u}: {extent * k:.0f} mm across" for u, k in UNITS.items()
+            if u != assumed and HINT_SIZE_MM[0] <= extent * k <= HINT_SIZE_MM[1]]
+    return f" (e.g. {'; '.join(fits)})" if fits else ""
 
 
 def _read_xyz(path: Path) -> np.ndarray:
@@ -158,7 +190,58 @@ def read_landmarks(path: str | Path) -> np.ndarray:
     lm = lm[:, :3]
     if not np.isfinite(lm).all():
         raise ScanError(f"`{path}`: landmarks contain NaN or infinite values")
+    check_landmark_shape(lm, f"`{path}`")
     return lm
+
+
+def five_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """The five landmarks the fit uses (eye corners, nose tip, mouth corners) of a (68|5, 3) set."""
+    from imface_core.training.losses import LANDMARKS5
+
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return lm[LANDMARKS5] if len(lm) == 68 else lm
+
+
+def check_landmark_shape(landmarks: np.ndarray, source: str) -> None:
+    """``ScanError`` naming ``source`` when the five landmarks coincide or lie on a line (unit-free checks)."""
+    five = five_landmarks(landmarks)
+    gaps = np.linalg.norm(five[:, None] - five[None], axis=2)
+    span = float(gaps.max())
+    if not span > 0:
+        point = ", ".join(f"{v:g}" for v in five[0])
+        raise ScanError(f"{source}: the landmarks all lie on one point ({point}); give the eye corners, nose tip and "
+                        "mouth corners of the scan (68 iBUG or those 5, one x y z per line)")
+    i, j = np.unravel_index(np.argmin(np.where(np.eye(len(five), dtype=bool), np.inf, gaps)), gaps.shape)
+    if gaps[i, j] < MIN_LANDMARK_GAP * span:
+        raise ScanError(f"{source}: {FIVE_LANDMARK_NAMES[i]} and {FIVE_LANDMARK_NAMES[j]} coincide ({gaps[i, j]:.3g} "
+                        f"apart while the landmarks span {span:.3g}); the landmarks are not a face's: check their "
+                        "order (68 iBUG or 5: eye corners, nose tip, mouth corners)")
+    extents = np.linalg.svd(five - five.mean(axis=0), compute_uv=False)
+    if extents[1] < MIN_LANDMARK_WIDTH * extents[0]:
+        raise ScanError(f"{source}: the landmarks lie on a line (their width across it is {extents[1] / extents[0]:.2g} "
+                        "of their length); a face's eye corners, nose tip and mouth corners span a plane")
+
+
+def check_landmark_spread(scan: "Scan", reference_mm: np.ndarray) -> None:
+    """``ScanError`` when ``scan``'s landmarks (mm, after units) spread more than ``LANDMARK_SPREAD_FACTOR``
+    times wider or narrower than ``reference_mm``, the model's five face landmarks in mm."""
+    if scan.landmarks is None:
+        return
+    spread = _rms_spread(five_landmarks(scan.landmarks))
+    typical = _rms_spread(reference_mm)
+    ratio = spread / typical
+    if not 1.0 / LANDMARK_SPREAD_FACTOR <= ratio <= LANDMARK_SPREAD_FACTOR:
+        source = scan.landmarks_source or f"the landmarks of `{scan.source}`"
+        size = "larger" if ratio > 1 else "smaller"
+        raise ScanError(
+            f"{source}: the landmarks lie {spread:.3g} mm from their centre on average with the scan's units taken "
+            f"as {scan.units}, a face's {typical:.0f} mm: {max(ratio, 1 / ratio):.3g}x {size} than a face. Give the "
+            f"landmarks in the scan's own units, and --units if the scan is not in {scan.units}")
+
+
+def _rms_spread(points: np.ndarray) -> float:
+    p = np.asarray(points, dtype=np.float64)
+    return float(np.sqrt(((p - p.mean(axis=0)) ** 2).sum(axis=1).mean()))
 
 
 def load_scan(
@@ -194,13 +277,11 @@ def load_scan(
         vertices, faces = _read_with_trimesh(path)
     else:
         raise ScanError(f"`{path}`: unsupported file type `{suffix}` (use {', '.join(MESH_SUFFIXES + POINT_SUFFIXES)})")
-    lm = None
-    if landmarks is not None:
-        lm = read_landmarks(landmarks) if isinstance(landmarks, (str, Path)) else np.asarray(landmarks, dtype=np.float64)
-        if lm.ndim != 2 or lm.shape[1] != 3 or lm.shape[0] not in (5, 68) or not np.isfinite(lm).all():
-            raise ScanError(f"landmarks must be 68 or 5 finite (x, y z) points, got shape {lm.shape}")
+    lm, lm_source = landmarks, None
+    if isinstance(landmarks, (str, Path)):
+        lm, lm_source = read_landmarks(landmarks), f"`{landmarks}`"
     return scan_from_arrays(vertices, faces, source=str(path), units=units, landmarks=lm, max_faces=max_faces,
-                            max_points=max_points, seed=seed)
+                            max_points=max_points, seed=seed, landmarks_source=lm_source)
 
 
 def scan_from_arrays(
@@ -212,9 +293,20 @@ def scan_from_arrays(
     max_faces: int = MAX_FACES,
     max_points: int = MAX_POINTS,
     seed: int = 0,
+    landmarks_source: str | None = None,
 ) -> Scan:
-    """Validate arrays as a scan (see ``load_scan``); ``vertices`` in the given ``units``."""
+    """Validate arrays as a scan (see ``load_scan``); ``vertices`` and ``landmarks`` in the given ``units``.
+    ``landmarks_source`` names the landmarks in messages (default: "the landmarks of SOURCE")."""
     name = f"`{source}`"
+    landmarks_source = landmarks_source or f"the landmarks of {name}"
+    if landmarks is not None:
+        landmarks = np.asarray(landmarks, dtype=np.float64)
+        if landmarks.ndim != 2 or landmarks.shape[1] != 3 or landmarks.shape[0] not in (5, 68):
+            raise ScanError(f"{landmarks_source}: expected 68 (iBUG) or 5 points with x y z each, got shape "
+                            f"{landmarks.shape}")
+        if not np.isfinite(landmarks).all():
+            raise ScanError(f"{landmarks_source}: landmarks contain NaN or infinite values")
+        check_landmark_shape(landmarks, landmarks_source)
     vertices = np.asarray(vertices, dtype=np.float64)
     if vertices.size == 0:
         raise ScanError(f"{name} holds no vertices (an empty mesh or point cloud)")
@@ -242,24 +334,32 @@ def scan_from_arrays(
             remap = np.full(len(vertices), -1, dtype=np.int64)
             remap[used] = np.arange(len(used))
             vertices, faces = vertices[used], remap[faces]
-    if len(vertices) < MIN_POINTS:
-        kind = "point cloud" if faces is None else "mesh"
-        raise ScanError(f"{name}: a {kind} of only {len(vertices)} points; a face scan needs at least {MIN_POINTS}")
+    if faces is None and len(vertices) < MIN_CLOUD_POINTS:
+        raise ScanError(f"{name}: a point cloud of only {len(vertices):,} points; fitting needs at least "
+                        f"{MIN_CLOUD_POINTS:,}: with fewer, the points of a head-sized scan lie too far apart (over "
+                        "~4 mm) for the model's face to be matched to them. Give a denser cloud or a mesh")
+    if faces is not None and len(vertices) < MIN_POINTS:
+        raise ScanError(f"{name}: a mesh of only {len(vertices)} vertices; a face scan needs at least {MIN_POINTS}")
 
     if units == "auto":
         mm_per_unit, unit_name = detect_units(vertices)
         if mm_per_unit != 1.0:
+            extent = robust_extent(vertices)
             warnings.append(
-                f"{name}: the scan is {robust_extent(vertices):.4g} units across; taking its units as {unit_name} "
-                f"(x{mm_per_unit:g} to millimetres). Pass --units to override."
+                f"{name}: the scan is {extent:.4g} units across (1st-99th percentile), too "
+                f"{'small' if extent < MM_RANGE[0] else 'large'} for millimetres; taking its units as {unit_name} "
+                f"(x{mm_per_unit:g}: {extent * mm_per_unit:.0f} mm across). If that is wrong, pass --units"
+                f"{units_hint(extent, unit_name)}"
             )
     else:
         if units not in UNITS:
             raise ScanError(f"unknown units `{units}`: choose auto or one of {', '.join(UNITS)}")
         mm_per_unit, unit_name = UNITS[units], units
-        size = robust_extent(vertices) * mm_per_unit
+        extent = robust_extent(vertices)
+        size = extent * mm_per_unit
         if not PLAUSIBLE_SIZE_MM[0] <= size <= PLAUSIBLE_SIZE_MM[1]:
-            warnings.append(f"{name}: in {units} the scan is {size:.4g} mm across, not the size of a face; check --units")
+            warnings.append(f"{name}: in {units} the scan is {size:.4g} mm across, not the size of a face; check "
+                            f"--units{units_hint(extent, unit_name)}")
     vertices = vertices * mm_per_unit
     if landmarks is not None:
         landmarks = np.asarray(landmarks, dtype=np.float64) * mm_per_unit
@@ -282,7 +382,7 @@ def scan_from_arrays(
         n_before = len(vertices)
         vertices = vertices[np.sort(rng.choice(len(vertices), max_points, replace=False))]
         warnings.append(f"{name}: {n_before:,} points is more than needed; using a random {max_points:,}")
-    scan = Scan(vertices, faces, source, unit_name, mm_per_unit, landmarks)
+    scan = Scan(vertices, faces, source, unit_name, mm_per_unit, landmarks, landmarks_source=landmarks_source)
     for w in warnings:
         scan.warn(w)
     return scan
