@@ -61,11 +61,16 @@ def bad_codes(codes: FaceCodes) -> list[tuple[object, str]]:
 
 def test_every_entry_refuses_unusable_codes_naming_the_code(tiny_model):
     from imface_core.engine.field import FaceField
+    from imface_core.engine.navigation import LatentNavigator
     from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
+    from imface_core.fitting import fit_codes
 
     good = tiny_model.codes(0, 0)
+    navigator = LatentNavigator(tiny_model)
     for codes, words in bad_codes(good):
         calls = [
+            lambda: navigator.with_expression(codes, tiny_model.expressions[1]),
+            lambda: fit_codes(tiny_model, None, init=codes) if codes is not None else tiny_model.check_codes(None),
             lambda: tiny_model.check_codes(codes),
             lambda: tiny_model.sdf(POINTS, codes),
             lambda: tiny_model.template_coords(POINTS, codes),

@@ -96,7 +96,8 @@ class LatentNavigator:
         return out
 
     def with_expression(self, codes: FaceCodes, name: str) -> FaceCodes:
-        """``codes`` with the preset z_exp of expression ``name``."""
+        """``codes`` with the preset z_exp of expression ``name`` (``CodesError`` for unusable codes)."""
+        codes = self.model.check_codes(codes)
         presets = self.expression_presets()
         if name not in presets:
             raise KeyError(f"unknown expression `{name}`; the model knows {', '.join(presets)}")

@@ -158,7 +158,7 @@ def fit_codes(
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
 
-    start = init or model.mean_codes()
+    start = model.check_codes(init) if init is not None else model.mean_codes()  # CodesError for unusable codes
     z_id, z_exp, z_det = (torch.tensor(np.asarray(c, dtype=np.float32), device=dev)[None].requires_grad_(True)
                           for c in (start.z_id, start.z_exp, start.z_det))
     lr = {k: settings.lr * _rms(model.tables[k]) for k in ("id", "exp", "det")}
