@@ -15,5 +15,6 @@ Qt-free (unit-tested without a display):
   it imports torch, so the window imports it only off the GUI thread or once a model is loaded.
 
 Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window``,
-``screenshot`` (``main.py --screenshot``).
+``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged and
+shown in a dialog, never lost in the event loop).
 """
