@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "bench": "bench",
     "fit": "fit",
     "eval": "eval",
+    "region": "region",
 }
 
 

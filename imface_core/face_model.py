@@ -20,6 +20,7 @@ import torch
 
 from imface_core.checkpoint import CheckpointError, load_checkpoint
 from imface_core.code_bounds import code_bounds
+from imface_core.compute import resolve_device
 from imface_core.errors import CodesError
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.config import TrainConfig
@@ -61,11 +62,13 @@ class FaceModel:
         self.info = info or {}
         self._identity_of_scan = np.array([self.identities.index(s["identity"]) for s in self.scans])
         self._code_bounds = code_bounds(self.tables, 1.0 / config.model.code_scale)
+        self.region = None
+        """The face region (``engine.region.FaceRegion``) meshes are cropped to; None in older model files."""
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> "FaceModel":
-        device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
         path = Path(path)
         ck = load_checkpoint(path, map_location="cpu")
         try:
@@ -80,7 +83,15 @@ class FaceModel:
         if tables["id"].shape[0] != len(ck["identities"]) or tables["exp"].shape[0] != len(ck["scans"]):
             raise CheckpointError(f"`{path}`: code tables and name lists disagree in size")
         info = {k: ck.get(k) for k in ("step", "stage", "train_seconds", "code_version")}
-        return cls(net, tables, ck["identities"], ck["scans"], cfg, device, path, info)
+        model = cls(net, tables, ck["identities"], ck["scans"], cfg, device, path, info)
+        if ck.get("face_region") is not None:
+            from imface_core.engine.region import FaceRegion
+
+            try:
+                model.region = FaceRegion.from_state(ck["face_region"])
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                raise CheckpointError(f"`{path}`: its face region is unreadable ({exc})") from exc
+        return model
 
     @classmethod
     def load_default(cls, device: str | torch.device | None = None) -> "FaceModel":

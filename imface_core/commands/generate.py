@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exact fine-SDF marching cubes, or coarse surface + detail displacement (faster)")
     p.add_argument("--colors", choices=["none", "correspondence"], default="none",
                    help="vertex colours: correspondence = template coordinates as RGB")
+    p.add_argument("--whole-surface", action="store_true",
+                   help="keep the whole surface in the box instead of cutting it to the model's face region")
     p.add_argument("--units", choices=["mm", "normalised"], default="mm",
                    help="mm (normalised x 100, nose tip at z = 40 mm) or normalised model units")
     p.add_argument("--out", required=True, help="output file, .obj or .ply")
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
         mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
                           colors=None if args.colors == "none" else args.colors, method=args.method,
-                          on_level=progress)
+                          on_level=progress, crop=not args.whole_surface)
     seconds = time.perf_counter() - t0
     if len(mesh.faces) == 0:
         raise CommandError("the model produced no surface for this face")

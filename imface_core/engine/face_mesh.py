@@ -15,13 +15,14 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-from imface_core.engine.chunks import CancelToken
+from imface_core.engine.chunks import DEFAULT_CHUNK, CancelToken, evaluate_in_chunks
 from imface_core.engine.cleanup import drop_small_pieces
-from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
+from imface_core.engine.colors import correspondence_colors
 from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid, sparse_mesh
 from imface_core.engine.field import FaceField
 from imface_core.engine.memory import check_extraction_memory
+from imface_core.engine.region import crop_mesh
 
 __all__ = ["check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
            "RESOLUTION_RANGE"]
@@ -74,6 +75,7 @@ def face_mesh(
     grid: SparseGrid | None = None,
     displace_iterations: int = 1,
     on_level: Callable[[LevelResult], None] | None = None,
+    crop: bool = True,
 ) -> trimesh.Trimesh:
     """Mesh of one face in normalised units (see the module doc for ``method``).
 
@@ -84,6 +86,8 @@ def face_mesh(
         colors: None / "none" or "correspondence" (vertex RGB from template coordinates).
         grid: a ``SparseGrid`` of this resolution to reuse (memory and values of the same codes).
         on_level: called after each level of the extraction (progress).
+        crop: cut the surface to the model's face region (``region.py``: where the training scans had
+            surface); False keeps the whole zero set in the box. Models without a region are never cropped.
 
     Raises ``ResourceError`` at once when the grid would not fit in the memory available (``memory.py``).
     """
@@ -105,8 +109,20 @@ def face_mesh(
     else:
         plan = face_plan(face, lipschitz=settings.lipschitz)
         mesh = sparse_mesh(face.sdf, resolution, settings, cancel, plan=plan, grid=grid, on_level=on_level)
-    if colors == "correspondence" and len(mesh.vertices):
-        rgb = correspondence_colors(x_t) if x_t is not None else vertex_correspondence_colors(
-            face, mesh.vertices, cancel=cancel)
-        mesh.visual.vertex_colors = rgb
-    return drop_small_pieces(mesh, settings.min_piece_share)
+    return finish_face_mesh(face, mesh, x_t, crop, colors == "correspondence", settings.min_piece_share, cancel)
+
+
+def finish_face_mesh(face: FaceField, mesh: trimesh.Trimesh, x_t=None, crop: bool = True, colors: bool = False,
+                     min_piece_share: float = 0.0, cancel: CancelToken | None = None) -> trimesh.Trimesh:
+    """The last steps every face mesh takes: cut to the model's face region (``crop``), correspondence
+    colours (``colors``) and stray pieces dropped. ``x_t``: the vertices' template coordinates when known."""
+    region = face.model.region if crop else None
+    if len(mesh.vertices) and (region is not None or colors):
+        if x_t is None:
+            x_t = evaluate_in_chunks(face.template_coords, np.asarray(mesh.vertices, dtype=np.float32),
+                                     DEFAULT_CHUNK * 4, cancel).reshape(-1, 3)
+        if region is not None:
+            mesh, x_t = crop_mesh(mesh, x_t, region)
+        if colors:
+            mesh.visual.vertex_colors = correspondence_colors(x_t)
+    return drop_small_pieces(mesh, min_piece_share)

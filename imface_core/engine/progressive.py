@@ -33,11 +33,10 @@ import numpy as np
 import trimesh
 
 from imface_core.engine.chunks import CancelToken, Cancelled, check_cancel
-from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid
-from imface_core.engine.face_mesh import METHODS, check_resolution, face_mesh, face_plan
+from imface_core.engine.face_mesh import METHODS, check_resolution, face_mesh, face_plan, finish_face_mesh
 from imface_core.engine.field import FaceField
 from imface_core.errors import CodesError
 from imface_core.face_model import FaceCodes, FaceModel
@@ -146,11 +145,13 @@ class ProgressiveMesher:
             self._grids[resolution] = SparseGrid(resolution, self.settings, preallocate=True)
         return self._grids[resolution]
 
-    def _level_mesh(self, grid: SparseGrid, level: LevelResult) -> trimesh.Trimesh:
-        """A level's marching-cubes mesh without its stray pieces (``cleanup.py``). Every mesh a request shows
-        comes from here, from ``face_mesh`` (which drops them itself) or from the template deformer, which
-        keeps the topology of a mesh from here."""
-        return drop_small_pieces(grid.level_mesh(level), self.settings.min_piece_share)
+    def _level_mesh(self, grid: SparseGrid, level: LevelResult, face: FaceField, colors: bool,
+                    cancel: CancelToken | None) -> trimesh.Trimesh:
+        """A level's marching-cubes mesh, finished as ``face_mesh`` finishes its own (cut to the face region,
+        colours, stray pieces dropped: ``finish_face_mesh``). Every mesh a request shows comes from here, from
+        ``face_mesh`` or from the template deformer, which keeps the topology of a mesh from here."""
+        return finish_face_mesh(face, grid.level_mesh(level), crop=True, colors=colors,
+                                min_piece_share=self.settings.min_piece_share, cancel=cancel)
 
     def mesh(self, request: MeshRequest, cancel: CancelToken | None = None) -> trimesh.Trimesh | None:
         """The final mesh of ``request`` (None when cancelled)."""
@@ -220,7 +221,7 @@ class ProgressiveMesher:
             for level in grid.iter_levels(coarse_plan, stop_stride=p, cancel=cancel):
                 pass
         self._band[band_key] = level.change
-        preview_mesh = self._level_mesh(grid, level)
+        preview_mesh = self._level_mesh(grid, level, face, req.colors, cancel)
         if self.preview == "template":
             from imface_core.engine.template_deform import TemplateDeformer
 
@@ -248,9 +249,9 @@ class ProgressiveMesher:
         last = level
         for lv in grid.iter_levels(plan, start=level, stop_stride=max(1, req.stop_stride), cancel=cancel):
             if last is not level:
-                yield update(self._level_mesh(grid, last), "refine", last.stride, False)
+                yield update(self._level_mesh(grid, last, face, req.colors, cancel), "refine", last.stride, False)
             last = lv
-        mesh = self._level_mesh(grid, last)
+        mesh = self._level_mesh(grid, last, face, req.colors, cancel)
         if face.detail and req.method == "displace" and last.stride == 1:
             mesh, x_t = displace_surface(face, mesh, cancel=cancel)
             if req.colors and len(mesh.vertices):

@@ -188,6 +188,8 @@ class Trainer:
         self.points_rng = np.random.default_rng(cfg.seed + 1 + 1000 * self.dist.rank)
         self.step = 0
         self.elapsed = 0.0
+        self.face_region = None
+        """A checkpoint's stored face region (``imface region``), kept in every file this run writes."""
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -253,6 +255,8 @@ class Trainer:
             "stage": stage_of(max(self.step - 1, 0), self.cfg)[0],
             "train_seconds": self.elapsed,
         }
+        if self.face_region is not None:
+            out["face_region"] = self.face_region
         if with_training_state:
             out.update(
                 optimizer=self.optimizer.state_dict(),
@@ -263,6 +267,7 @@ class Trainer:
         return out
 
     def _restore(self, ck: dict) -> None:
+        self.face_region = ck.get("face_region")
         self.net.load_state_dict(ck["model_state"])
         with torch.no_grad():
             self.codes.id.weight.copy_(ck["codes"]["id"])
