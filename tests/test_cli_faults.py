@@ -75,6 +75,11 @@ CASES = {
                               ["is a file, not a folder"]),
     "eval --out is a file": (lambda d: ["eval", "--data", str(d), "--out", str(existing_file(d / "ev"))],
                              ["is a file, not a folder"]),
+    "synth --out under a file": (lambda d: ["synth", "--out", str(existing_file(d / "s") / "raw"), "--identities",
+                                            "1", "--expressions", "1"], ["is a file, not a folder"]),
+    "prep: raw folder missing": (lambda d: ["prep", "--raw", str(d / "none"), "--out", str(d / "data")],
+                                 ["raw scan folder not found"]),
+    "prep --out into /proc": (lambda d: ["prep", "--raw", str(d), "--out", "/proc/data"], ["does not accept"]),
     "bench --json under a file": (lambda d: ["bench", "--json", str(existing_file(d / "b") / "r.json")],
                                   ["is a file, not a folder"]),
 }

@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+PREPARED_SCAN_BYTES = 2_300_000
+"""One prepared scan's samples at the default sizes (compact format), for the free-space check."""
+PREPARED_MESH_BYTES = 2_700_000
+"""Its surface mesh (.ply), unless --no-mesh."""
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -34,10 +40,18 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.data.synth import default_jobs
     from pathlib import Path
 
+    from imface_core.errors import DatasetError
+    from imface_core.io_utils import check_output_path
+
     settings = PrepSettings(
         surface_points=args.surface_points, free_points=args.free_points, seed=args.seed, write_mesh=not args.no_mesh
     )
-    total = len(find_raw_scans(Path(args.raw))) if Path(args.raw).is_dir() else 0
+    if not Path(args.raw).is_dir():
+        raise DatasetError(f"raw scan folder not found: `{args.raw}` (RAW/<person>/<k>_<expression>.ply, e.g. from "
+                           "`imface synth`)")
+    total = len(find_raw_scans(Path(args.raw)))
+    per_scan = PREPARED_SCAN_BYTES + (0 if args.no_mesh else PREPARED_MESH_BYTES)
+    check_output_path(args.out, folder=True, expected_bytes=total * per_scan)
     with tqdm(total=total, unit="scan", desc="prep") as bar:
         done, skipped = prepare_dataset(
             args.raw, args.out, settings, jobs=args.jobs or default_jobs(), progress=bar.update, overwrite=args.overwrite

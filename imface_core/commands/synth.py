@@ -31,12 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+RAW_SCAN_BYTES = 5_000_000
+"""About the size of one synthetic scan with eyes (PLY and landmarks), for the free-space check."""
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from imface_core.data.face_basis import default_face_model
     from imface_core.data.synth import default_jobs, synthesize
     from imface_core.errors import CommandError
+    from imface_core.io_utils import check_output_path
 
     face_model = args.face_model or default_face_model()
     if face_model is None:
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "ict_head_eyes.npz, ict_head_sockets.npz or an ICT-FaceKit FaceXModel/ folder"
         )
     total = args.identities * args.expressions
+    check_output_path(args.out, folder=True, expected_bytes=total * RAW_SCAN_BYTES)
     with tqdm(total=total, unit="scan", desc="synth") as bar:
         synthesize(
             face_model,
