@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from imface_core._fast_alloc import configure_allocator
+from imface_core.allocator import configure_allocator
 
 REPO_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = REPO_ROOT / "resources" / "imface_compact.pt"

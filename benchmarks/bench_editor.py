@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         return 2
     rerun_under_xvfb("bench_editor.py")
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     load_before = os.getloadavg()

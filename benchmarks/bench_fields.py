@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from imface_core._fast_alloc import configure_allocator
+from imface_core.allocator import configure_allocator
 from imface_core.model import ImFaceNet, ModelConfig
 
 NUM_POINTS = 65536

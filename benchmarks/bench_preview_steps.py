@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=REPO_ROOT / "resources" / "imface_compact.pt")
     p.add_argument("--moves", type=int, default=20)
     args = p.parse_args(argv)
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     from app.engine import MeshComputer, MeshJob, load_editor_model

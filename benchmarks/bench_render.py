@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     rerun_under_xvfb("bench_render.py")
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     from PySide6.QtWidgets import QApplication

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         from _display import rerun_under_xvfb  # beside this script (python puts its folder on the path)
 
         rerun_under_xvfb("detail_residual.py")
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     import trimesh

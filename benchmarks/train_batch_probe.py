@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     args = p.parse_args(argv)
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     import torch

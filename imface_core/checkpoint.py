@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from imface_core import __version__
+from imface_core.version import __version__
 from imface_core.errors import CheckpointError
 from imface_core.io_utils import atomic_write_bytes
 

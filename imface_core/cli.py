@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 
-from imface_core._fast_alloc import configure_allocator
+from imface_core.allocator import configure_allocator
 from imface_core.errors import CommandError, ImFaceError
 
 # subcommand name -> module under imface_core.commands

@@ -7,12 +7,11 @@ This is the API the engine, fitting and editor build on::
     s = model.sdf(points, codes, detail=True)  # (N,) signed distances, normalised units
     xt = model.template_coords(points, codes)  # (N, 3) dense correspondence
 
-Points and results are numpy arrays; torch stays inside.
+Points and results are numpy arrays; torch stays inside. ``FaceCodes`` lives in ``imface_core.face_codes``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,34 +21,21 @@ from imface_core.checkpoint import CheckpointError, load_checkpoint
 from imface_core.code_bounds import code_bounds
 from imface_core.compute import resolve_device
 from imface_core.errors import CodesError
+from imface_core.face_codes import FaceCodes
+from imface_core.model.config import ModelConfig
 from imface_core.model.imface_net import ImFaceNet
-from imface_core.training.config import TrainConfig
-from imface_core.training.losses import LANDMARKS5
+from imface_core.model.objective import LANDMARKS5, Objective
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "resources" / "imface_compact.pt"
 CHUNK_POINTS = 65536
-
-
-@dataclass(frozen=True)
-class FaceCodes:
-    """The three latent codes of one face (1-D float32 arrays)."""
-
-    z_id: np.ndarray
-    z_exp: np.ndarray
-    z_det: np.ndarray
-
-    def replace(self, **changes) -> "FaceCodes":
-        return replace(self, **{k: np.asarray(v, dtype=np.float32) for k, v in changes.items()})
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return {"z_id": self.z_id, "z_exp": self.z_exp, "z_det": self.z_det}
 
 
 class FaceModel:
     """A loaded model: network (eval mode), code tables and the names of what it was trained on."""
 
     def __init__(self, net: ImFaceNet, tables: dict[str, torch.Tensor], identities: list[str], scans: list[dict],
-                 config: TrainConfig, device: torch.device, path: Path | None = None, info: dict | None = None):
+                 config: ModelConfig, device: torch.device, path: Path | None = None, info: dict | None = None,
+                 objective: Objective | None = None):
         self.net = net.eval().to(device)
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -57,11 +43,14 @@ class FaceModel:
         self.identities = list(identities)
         self.scans = list(scans)
         self.config = config
+        """The network's architecture (``ModelConfig``)."""
+        self.objective = objective or Objective()
+        """The loss weights it was trained with, which fitting reuses."""
         self.device = device
         self.path = path
         self.info = info or {}
         self._identity_of_scan = np.array([self.identities.index(s["identity"]) for s in self.scans])
-        self._code_bounds = code_bounds(self.tables, 1.0 / config.model.code_scale)
+        self._code_bounds = code_bounds(self.tables, 1.0 / config.code_scale)
         self.region = None
         """The face region (``engine.region.FaceRegion``) meshes are cropped to; None in older model files."""
 
@@ -72,10 +61,11 @@ class FaceModel:
         path = Path(path)
         ck = load_checkpoint(path, map_location="cpu")
         try:
-            cfg = TrainConfig.from_dict(ck["config"])
+            cfg = ModelConfig.from_dict(ck["config"]["model"])
+            objective = Objective.from_config_dict(ck["config"])
             state = ck["model_state"]
             t68 = state["template_landmarks68"]
-            net = ImFaceNet(cfg.model, t68[LANDMARKS5], t68)
+            net = ImFaceNet(cfg, t68[LANDMARKS5], t68)
             net.load_state_dict(state)
             tables = {k: ck["codes"][k] for k in ("id", "exp", "det")}
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
@@ -83,7 +73,7 @@ class FaceModel:
         if tables["id"].shape[0] != len(ck["identities"]) or tables["exp"].shape[0] != len(ck["scans"]):
             raise CheckpointError(f"`{path}`: code tables and name lists disagree in size")
         info = {k: ck.get(k) for k in ("step", "stage", "train_seconds", "code_version")}
-        model = cls(net, tables, ck["identities"], ck["scans"], cfg, device, path, info)
+        model = cls(net, tables, ck["identities"], ck["scans"], cfg, device, path, info, objective)
         if ck.get("face_region") is not None:
             from imface_core.engine.region import FaceRegion
 
@@ -136,7 +126,7 @@ class FaceModel:
 
     @property
     def latent_spec(self) -> dict[str, int]:
-        m = self.config.model
+        m = self.config
         return {"z_id": m.id_dim, "z_exp": m.exp_dim, "z_det": m.det_dim}
 
     def check_codes(self, codes: FaceCodes) -> FaceCodes:

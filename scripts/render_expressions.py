@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("--resolution", type=int, default=192)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "expressions_compact.png")
     args = p.parse_args(argv)
-    from imface_core._fast_alloc import configure_allocator
+    from imface_core.allocator import configure_allocator
 
     configure_allocator()
     import pyvista

@@ -90,7 +90,7 @@ def test_checkpoint_alone_rebuilds_the_model(tiny_model_path, tiny_model):
     codes = tiny_model.codes(identity=1, expression=2)
     np.testing.assert_array_equal(tiny_model.sdf(pts, codes), again.sdf(pts, codes))
     ck = load_checkpoint(tiny_model_path)
-    assert TrainConfig.from_dict(ck["config"]).model == tiny_model.config.model
+    assert TrainConfig.from_dict(ck["config"]).model == tiny_model.config
     np.testing.assert_array_equal(codes.z_exp, ck["codes"]["exp"][tiny_model.scan_index(1, 2)].numpy())
     assert "optimizer" not in ck  # the inference file carries no training state
 
@@ -171,5 +171,5 @@ def test_detail_frequency_of_a_new_run_is_kept_in_its_checkpoint(tmp_path, tiny_
     )
     assert result.returncode == 0, result.stderr
     model = FaceModel.load(out / "model.pt")
-    assert model.config.model.det_first_omega0 == 90.0
+    assert model.config.det_first_omega0 == 90.0
     assert model.net.detail_field.minis.first_omega0 == 90.0 and model.net.expression_field.minis.first_omega0 == 30.0

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from imface_core.errors import CodesError
-from imface_core.face_model import FaceCodes, FaceModel
+from imface_core.face_codes import FaceCodes
+
+if TYPE_CHECKING:
+    from imface_core.face_model import FaceModel
 
 __all__ = ["FaceField", "codes_key"]
 

@@ -8,10 +8,14 @@ with that label, and a random face draws every c_i from N(0, 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imface_core.face_model import FaceCodes, FaceModel
+from imface_core.face_codes import FaceCodes
+
+if TYPE_CHECKING:
+    from imface_core.face_model import FaceModel
 
 __all__ = ["CodeSpace", "LatentNavigator", "code_space"]
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imface_core.errors import CodesError
-from imface_core.face_model import FaceCodes, FaceModel
+from imface_core.face_codes import FaceCodes
+
+if TYPE_CHECKING:
+    from imface_core.face_model import FaceModel
 
 __all__ = ["transfer_detail", "blend_detail", "load_codes", "save_codes"]
 

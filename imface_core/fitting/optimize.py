@@ -10,14 +10,14 @@ Networks frozen, codes start at the mean training codes. Three phases:
    how this person differs from it is rigid. The pose is fixed afterwards.
 2. **hand-over** (``handover_fraction`` of the remaining steps): z_det joins;
    the loss moves from the coarse to the fine SDF term along
-   ``training.losses.handover`` (cosine) while the learning rate of z_id/z_exp
+   ``model.objective.handover`` (cosine) while the learning rate of z_id/z_exp
    falls to zero along the same cosine.
 3. **detail**: z_det alone with the fine SDF term. z_id and z_exp are frozen,
    so the coarse pass at each sample (its x_t, SDF and normal) is computed once
    for a pool of points and reused: each step costs one coarse pass, not two
    plus a gradient.
 
-Loss weights are the training weights (``config.weights``). Learning rates are
+Loss weights are the training weights (``FaceModel.objective``). Learning rates are
 relative to the spread (RMS) of the training codes of each table, so the same
 settings work for models whose codes have different scales. On the compact
 model the surface error stops improving after ~50-100 steps; 200 is the default.
@@ -35,9 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imface_core.face_model import FaceCodes
+from imface_core.face_codes import FaceCodes
 from imface_core.fitting.samples import FitSamples
-from imface_core.training.losses import LANDMARKS5, handover
+from imface_core.model.objective import LANDMARKS5, handover
 
 
 class FitCancelled(RuntimeError):
@@ -151,10 +151,10 @@ def fit_codes(
         init: starting codes (default: the model's mean codes).
     """
     t0 = time.perf_counter()
-    net, dev, w = model.net, model.device, model.config.weights
+    net, dev, w = model.net, model.device, model.objective.weights
     w_normal = w.normal if settings.normal_weight is None else settings.normal_weight
     w_eik = w.eikonal if settings.eikonal_weight is None else settings.eikonal_weight
-    floor = model.config.coarse_floor if settings.coarse_floor is None else settings.coarse_floor
+    floor = model.objective.coarse_floor if settings.coarse_floor is None else settings.coarse_floor
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
 

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from imface_core.data.normalize import SCALE_MM
-from imface_core.face_model import FaceCodes
+from imface_core.face_codes import FaceCodes
 from imface_core.fitting.align import AlignSettings, Alignment, align_scan
 from imface_core.fitting.error_map import ErrorMap, error_map
 from imface_core.fitting.mesh import Footprint, extract_mesh, largest_component

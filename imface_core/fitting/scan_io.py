@@ -196,7 +196,7 @@ def read_landmarks(path: str | Path) -> np.ndarray:
 
 def five_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """The five landmarks the fit uses (eye corners, nose tip, mouth corners) of a (68|5, 3) set."""
-    from imface_core.training.losses import LANDMARKS5
+    from imface_core.model.objective import LANDMARKS5  # imface_core.model loads torch
 
     lm = np.asarray(landmarks, dtype=np.float64)
     return lm[LANDMARKS5] if len(lm) == 68 else lm

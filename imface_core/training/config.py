@@ -6,41 +6,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from imface_core.model.config import ModelConfig
-
-
-@dataclass
-class LossWeights:
-    """Weight of every loss term (method.md §5)."""
-
-    sdf: float = 3000.0
-    """L1 SDF error on surface (target 0) and free-space points."""
-    normal: float = 100.0
-    """1 - cos between the SDF gradient and the surface normal."""
-    eikonal: float = 50.0
-    """| |grad_x s| - 1 | in observation space."""
-    eikonal_canonical: float = 50.0
-    """| |grad_{x_c} s| - 1 | in the canonical (neutral) space."""
-    code_id: float = 1e4
-    """mean(z_id^2). method.md gives 1e6 (for hyper-network fields); with FiLM fields 1e6 shrank the
-    codes to ~1e-3 in our runs and the codes barely steered the face, so we use 1e4."""
-    code_exp: float = 1e4
-    """mean(z_exp^2) (see code_id)."""
-    code_det: float = 1000.0
-    """mean(z_det^2) (stage 2)."""
-    landmark_exp: float = 1000.0
-    """L1(P_exp - the scan's 5 landmarks)."""
-    landmark_id: float = 1000.0
-    """L1(P_id - the neutral scan's 5 landmarks)."""
-    consistency_exp: float = 100.0
-    """The scan's 68 landmarks warped by E land on the neutral scan's 68."""
-    consistency_id: float = 100.0
-    """...then warped by I land on the template's 68."""
-    disentangle: float = 300.0
-    """L1 of E's displacement on neutral scans -> 0. method.md's 1e4 held E at ~0.01 mm on every scan
-    in our runs (no expression could be learnt: jaw-open SDF error 1.6 mm vs 0.65 mm at 300, on a
-    6 x 6 subset; E on neutral scans stays at ~0.2 mm; docs/experiments.md, "Expression field")."""
-    correction: float = 100.0
-    """L1 of the identity field's SDF correction delta."""
+from imface_core.model.objective import LossWeights
 
 
 @dataclass

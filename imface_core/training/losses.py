@@ -7,16 +7,13 @@ It returns a dict of named, unweighted terms; ``weighted_total`` combines them.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from imface_core.model.imface_net import ImFaceNet
-from imface_core.training.config import LossWeights, TrainConfig
-
-LANDMARKS5 = [36, 45, 30, 48, 54]  # outer eye corners, nose tip, mouth corners (iBUG 68)
+from imface_core.model.objective import LANDMARKS5, LossWeights, handover
+from imface_core.training.config import TrainConfig
 
 
 class LatentCodes(nn.Module):
@@ -104,12 +101,6 @@ class TrainingObjective(nn.Module):
                 displacement_mm=disp.abs().mean().detach() * 100.0,
             )
         return terms
-
-
-def handover(progress: float, floor: float) -> tuple[float, float]:
-    """(coarse, fine) weights of the SDF terms at ``progress`` in [0, 1] of the hand-over (cosine)."""
-    c = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
-    return floor + (1.0 - floor) * c, 1.0 - c
 
 
 GEOMETRY_TERMS = ("sdf", "normal", "eikonal", "eikonal_canonical")

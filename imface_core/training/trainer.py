@@ -27,7 +27,8 @@ from imface_core.errors import OutputPathError
 from imface_core.data.dataset import FaceScanDataset, list_scans
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.training.config import TrainConfig, continued
-from imface_core.training.losses import LANDMARKS5, LatentCodes, TrainingObjective, stage_of, weighted_total
+from imface_core.model.objective import LANDMARKS5
+from imface_core.training.losses import LatentCodes, TrainingObjective, stage_of, weighted_total
 
 log = logging.getLogger(__name__)
 
