@@ -8,6 +8,7 @@ else that escapes is a bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
+    "Cancelled",
     "ImFaceError",
     "CheckpointError",
     "CodesError",
@@ -54,3 +55,10 @@ class ResourceError(ImFaceError, MemoryError):
 
 class ScanError(ImFaceError, ValueError):
     """A scan (or its landmarks) that cannot be fitted; the message names the file and the problem."""
+
+
+class Cancelled(Exception):
+    """Work stopped because its cancel token was set (``engine.chunks.CancelToken``: anything with
+    ``is_set()``, e.g. a ``threading.Event``); no partial result is returned. The one cancel type of the
+    package: extraction, previews and fits all raise it. Not an error: the caller asked for it."""
+

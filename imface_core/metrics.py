@@ -8,6 +8,10 @@ reconstruction to the ground truth with ICP, then
 
 Inputs are in millimetres. Meshes are ``(vertices, faces)`` tuples or anything
 with ``.vertices`` and ``.faces``; an (N, 3) array is taken as a point set.
+
+The package's one Chamfer: ``to_surface=True`` measures to the other mesh's triangles instead of its
+samples, which ``chamfer_mm`` (two meshes in normalised units, the engine's accuracy checks) uses.
+The ICP is ``imface_core.rigid.icp``.
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from imface_core.data.normalize import SCALE_MM
+from imface_core.rigid import icp
+
 N_SAMPLES = 150_000
 F_THRESHOLD_MM = 1.0
 FAR_MM = 20.0
 """Nearest-neighbour distances beyond this come from a 10k-point subsample (an over-estimate by at most its
 spacing, ~2 mm on a face): far queries on a 150k-point KD-tree are slow, and a point 20 mm off is a failure
 whichever way it is counted."""
+ICP_POINTS = 5_000
+"""Reconstruction points the ICP aligns on (a random subset)."""
 
 
 @dataclass(frozen=True)
@@ -65,41 +74,6 @@ def sample_points(mesh, count: int, rng: np.random.Generator) -> np.ndarray:
     return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
 
 
-def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares rotation R and translation t with dst ~ R src + t (Kabsch)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    u, _, vt = np.linalg.svd((dst - mu_d).T @ (src - mu_s))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ d @ vt
-    return rot, mu_d - rot @ mu_s
-
-
-def icp(source: np.ndarray, target_tree: cKDTree, iterations: int = 30, subsample: int = 5_000,
-        rng: np.random.Generator | None = None, trim: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-    """Rigid point-to-point ICP of ``source`` onto the points of ``target_tree``: (R, t).
-
-    Uses a random ``subsample`` of the source and keeps the closest ``trim`` share of pairs per step
-    (so parts of one surface the other lacks do not drag it).
-    """
-    rng = rng or np.random.default_rng(0)
-    src = source if len(source) <= subsample else source[rng.choice(len(source), subsample, replace=False)]
-    rot, t = np.eye(3), np.zeros(3)
-    prev = np.inf
-    for _ in range(iterations):
-        moved = src @ rot.T + t
-        dist, idx = target_tree.query(moved, k=1, distance_upper_bound=FAR_MM)
-        found = np.isfinite(dist)
-        if found.sum() < 100:  # no overlap to align on
-            break
-        keep = found & (dist <= np.quantile(dist[found], trim))
-        rot, t = rigid_fit(src[keep], target_tree.data[idx[keep]])
-        err = dist[keep].mean()
-        if prev - err < 1e-6:
-            break
-        prev = err
-    return rot, t
-
-
 def _nn_distance(tree: cKDTree, tree_points: np.ndarray, query: np.ndarray, rng) -> np.ndarray:
     """Distance of each query point to its nearest tree point (see ``FAR_MM`` for far ones).
 
@@ -114,20 +88,30 @@ def _nn_distance(tree: cKDTree, tree_points: np.ndarray, query: np.ndarray, rng)
 
 
 def chamfer_fscore(reconstruction, ground_truth, n_samples: int = N_SAMPLES, threshold_mm: float = F_THRESHOLD_MM,
-                   align: bool = True, seed: int = 0) -> SurfaceMetrics:
-    """Chamfer (mm) and F-score@``threshold_mm`` between two surfaces in millimetres (method.md §8)."""
+                   align: bool = True, seed: int = 0, to_surface: bool = False) -> SurfaceMetrics:
+    """Chamfer (mm) and F-score@``threshold_mm`` between two surfaces in millimetres (method.md §8).
+
+    ``to_surface``: distances from each mesh's samples to the other mesh's triangles (exact, for two meshes)
+    instead of to the other's samples (method.md's protocol, biased up by the sample spacing).
+    """
     rng = np.random.default_rng(seed)
     rec = sample_points(reconstruction, n_samples, rng)
     gt = sample_points(ground_truth, n_samples, rng)
     gt_tree = cKDTree(gt)
     shift = 0.0
     if align:
-        rot, t = icp(rec, gt_tree, rng=rng)
+        src = rec if len(rec) <= ICP_POINTS else rec[rng.choice(len(rec), ICP_POINTS, replace=False)]
+        _, rot, t, _ = icp(src, None, gt_tree, None, 1.0, np.eye(3), np.zeros(3), 30, 0.9, False, max_dist=FAR_MM,
+                           min_pairs=100, tol=1e-6)
         moved = rec @ rot.T + t
         shift = float(np.linalg.norm(moved - rec, axis=1).mean())
         rec = moved
-    d_rec = _nn_distance(gt_tree, gt, rec, rng)
-    d_gt = _nn_distance(cKDTree(rec), rec, gt, rng)
+    if to_surface:
+        d_rec = surface_distance(rec, ground_truth)
+        d_gt = surface_distance(gt, _moved(reconstruction, rot, t) if align else reconstruction)
+    else:
+        d_rec = _nn_distance(gt_tree, gt, rec, rng)
+        d_gt = _nn_distance(cKDTree(rec), rec, gt, rng)
     precision = float((d_rec < threshold_mm).mean())
     recall = float((d_gt < threshold_mm).mean())
     f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
@@ -141,3 +125,54 @@ def chamfer_fscore(reconstruction, ground_truth, n_samples: int = N_SAMPLES, thr
         threshold_mm=threshold_mm,
         icp_shift_mm=shift,
     )
+
+
+def chamfer_mm(a, b, samples: int = 50_000, seed: int = 0) -> float:
+    """Symmetric point-to-surface Chamfer (mm) between two meshes in the model's normalised units (1 = 100 mm),
+    without alignment: how far apart two extractions of one face are."""
+    def mm(mesh):
+        return np.asarray(mesh.vertices, dtype=np.float64) * SCALE_MM, np.asarray(mesh.faces, dtype=np.int64)
+
+    if len(a.faces) == 0 or len(b.faces) == 0:
+        return float("inf")
+    return chamfer_fscore(mm(a), mm(b), samples, align=False, seed=seed, to_surface=True).chamfer_mm
+
+
+def _moved(mesh, rot: np.ndarray, t: np.ndarray):
+    vertices, faces = (mesh.vertices, mesh.faces) if hasattr(mesh, "faces") else mesh
+    return np.asarray(vertices, dtype=np.float64) @ rot.T + t, faces
+
+
+def surface_distance(points: np.ndarray, mesh, k: int = 6, chunk: int = 4096) -> np.ndarray:
+    """(P,) distance from each point to the surface of ``mesh`` (a trimesh or a (vertices, faces) pair).
+
+    Candidate triangles are those around the k nearest vertices (exact for meshes whose triangles are small
+    compared with the distances involved, as marching-cubes meshes are).
+    """
+    import trimesh
+
+    if not isinstance(mesh, trimesh.Trimesh):
+        vertices, faces = (mesh.vertices, mesh.faces) if hasattr(mesh, "faces") else mesh
+        mesh = trimesh.Trimesh(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64), process=False)
+    pts = np.asarray(points, dtype=np.float64)
+    if len(mesh.faces) == 0:
+        return np.full(len(pts), np.inf)
+    verts = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    tree = cKDTree(verts)
+    k = min(k, len(verts))
+    vertex_faces = mesh.vertex_faces  # (V, max degree), padded with -1
+    out = np.empty(len(pts))
+    for s in range(0, len(pts), chunk):
+        p = pts[s : s + chunk]
+        _, vi = tree.query(p, k=k)
+        cand = vertex_faces[np.asarray(vi).reshape(len(p), -1)].reshape(len(p), -1)
+        valid = cand >= 0
+        cand = np.where(valid, cand, 0)  # padding: any face; masked out below
+        tri = verts[faces[cand]]  # (n, C, 3, 3)
+        q = np.repeat(p, cand.shape[1], axis=0)
+        closest = trimesh.triangles.closest_point(tri.reshape(-1, 3, 3), q)
+        d = np.linalg.norm(closest - q, axis=1).reshape(len(p), -1)
+        out[s : s + chunk] = np.where(valid, d, np.inf).min(axis=1)
+    return out
+

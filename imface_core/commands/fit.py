@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import AlignSettings, FitSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,21 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model checkpoint (default: the shipped resources/imface_compact.pt)")
     p.add_argument("--out", required=True, help="output prefix OUT (writes OUT.obj, OUT_codes.npz, OUT_report.json)")
     p.add_argument("--landmarks", default=None, help="68 (iBUG) or 5 landmarks, one `x y z` per line, scan units")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 300)")
     p.add_argument("--units", default="auto", choices=["auto", "mm", "cm", "dm", "m", "in", "um"],
                    help="units of the scan's coordinates (auto: detected from the face's size)")
-    p.add_argument("--orientation", default="any", choices=["any", "frontal"],
-                   help="search every orientation (any) or only around upright-frontal (frontal, faster)")
     p.add_argument("--resolution", type=int, default=160, help="grid resolution of the output mesh")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
                    "batches run faster on one thread than on two; 0 leaves torch's default)")
     add_device_option(p, "cpu", "a fit's small batches")
+    add_settings_options(p, FitSettings, ["steps", "seed"])
+    add_settings_options(p, AlignSettings, ["orientation"])
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
     from pathlib import Path
 
     from tqdm import tqdm
@@ -44,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.engine.export import mesh_file_bytes
     from imface_core.errors import ScanError
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
-    from imface_core.fitting import AlignSettings, FitSettings, fit_output_paths, fit_scan, save_fit
+    from imface_core.fitting import fit_output_paths, fit_scan, save_fit
     from imface_core.io_utils import check_output_path
 
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    settings = settings_from_args(FitSettings, args)
+    align_settings = settings_from_args(AlignSettings, args, seed=settings.seed)
     if args.resolution < 8 or args.resolution > 512:
         raise ValueError(f"--resolution must be between 8 and 512, got {args.resolution}")
     device = resolve_device(args.device)
@@ -62,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         set_compute_threads(args.threads)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
-    settings = FitSettings(seed=args.seed)
-    if args.steps is not None:
-        settings = replace(settings, steps=args.steps)
     bar = tqdm(total=settings.steps, unit="step", desc="fit", mininterval=0.5)
 
     def progress(p):
@@ -77,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = fit_scan(model, args.scan, landmarks=args.landmarks, units=args.units, settings=settings,
-                          align_settings=AlignSettings(orientation=args.orientation, seed=args.seed),
+                          align_settings=align_settings,
                           mesh_resolution=args.resolution, progress=progress)
     finally:
         bar.close()

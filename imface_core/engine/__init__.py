@@ -10,23 +10,24 @@ Files, one job each:
 * ``displacement``: the fast full-detail path (coarse surface moved by the refinement field).
 * ``progressive``: previews first, cancellable, reusing the previous request (``ProgressiveMesher``).
 * ``template_deform``: the fixed-topology preview (inverting the warps for a mesh's vertices).
-* ``colors``, ``navigation``, ``transfer``, ``export``, ``metrics``, ``benchmark``, ``chunks``.
+* ``colors``, ``navigation``, ``transfer``, ``export``, ``benchmark``, ``chunks`` (``chamfer_mm``
+  comes from ``imface_core.metrics``).
 """
 
 from __future__ import annotations
 
-from imface_core.engine.chunks import Cancelled
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.export import MM_PER_UNIT, export_mesh, to_units
 from imface_core.engine.extraction import ExtractionSettings, SparseGrid, sparse_mesh
 from imface_core.engine.face_mesh import face_mesh
 from imface_core.engine.field import FaceField
 from imface_core.engine.grid import dense_mesh, grid_axis, grid_spacing
-from imface_core.engine.metrics import chamfer_mm
 from imface_core.engine.navigation import CodeSpace, LatentNavigator, code_space
 from imface_core.engine.progressive import MeshRequest, MeshUpdate, ProgressiveMesher
 from imface_core.engine.template_deform import TemplateDeformer
+from imface_core.errors import Cancelled
 from imface_core.engine.transfer import blend_detail, load_codes, save_codes, transfer_detail
+from imface_core.metrics import chamfer_mm
 
 __all__ = [
     "Cancelled",

@@ -97,7 +97,7 @@ def run_benchmark(model, settings: BenchSettings, progress=print) -> BenchResult
     from imface_core.engine.extraction import SparseGrid
     from imface_core.engine.field import FaceField
     from imface_core.engine.grid import dense_mesh
-    from imface_core.engine.metrics import chamfer_mm
+    from imface_core.metrics import chamfer_mm
     from imface_core.engine.navigation import LatentNavigator
     from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
 

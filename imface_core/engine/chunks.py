@@ -3,7 +3,7 @@
 A *field* is any callable mapping points ``(M, 3) float32`` to values ``(M,) float32``
 (or ``(M, C)``). A *cancel token* is anything with ``is_set() -> bool`` (a
 ``threading.Event``); when it is set, evaluation stops before the next chunk and
-raises :class:`Cancelled`.
+raises :class:`imface_core.errors.Cancelled`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 import numpy as np
+
+from imface_core.errors import Cancelled
 
 __all__ = ["Cancelled", "CancelToken", "Field", "DEFAULT_CHUNK", "check_cancel", "evaluate_in_chunks"]
 
@@ -22,16 +24,16 @@ DEFAULT_CHUNK = 16384
 
 
 class CancelToken(Protocol):
+    """What every cancellable call of the package takes as ``cancel``: a ``threading.Event`` or anything with
+    ``is_set()``."""
+
     def is_set(self) -> bool: ...
 
 
-class Cancelled(Exception):
-    """Raised when a cancel token was set; no partial result is returned."""
-
-
-def check_cancel(cancel: CancelToken | None) -> None:
+def check_cancel(cancel: CancelToken | None, what: str = "extraction") -> None:
+    """Raise ``errors.Cancelled`` (saying ``what`` was cancelled) when ``cancel`` is set."""
     if cancel is not None and cancel.is_set():
-        raise Cancelled("extraction cancelled")
+        raise Cancelled(f"{what} cancelled")
 
 
 def evaluate_in_chunks(

@@ -13,7 +13,7 @@ import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["MIN_PIECE_SHARE", "drop_small_pieces"]
+__all__ = ["MIN_PIECE_SHARE", "compact", "drop_small_pieces", "largest_piece"]
 
 MIN_PIECE_SHARE = 0.02
 """Pieces with fewer than this share of a mesh's triangles are dropped."""
@@ -26,12 +26,9 @@ def drop_small_pieces(mesh: trimesh.Trimesh, min_share: float = MIN_PIECE_SHARE)
     if min_share <= 0 or len(faces) == 0:
         return mesh
     n_vertices = len(mesh.vertices)
-    edges = coo_matrix((np.ones(faces.size, dtype=np.int8), (faces.ravel(), np.roll(faces, 1, axis=1).ravel())),
-                       shape=(n_vertices, n_vertices))
-    n_pieces, label = connected_components(edges, directed=False)
+    n_pieces, face_label = _pieces(faces, n_vertices)
     if n_pieces == 1:
         return mesh
-    face_label = label[faces[:, 0]]
     size = np.bincount(face_label, minlength=n_pieces)
     keep_face = size[face_label] >= min_share * len(faces)
     if keep_face.all():
@@ -46,3 +43,30 @@ def drop_small_pieces(mesh: trimesh.Trimesh, min_share: float = MIN_PIECE_SHARE)
     if mesh.visual.kind == "vertex":
         out.visual.vertex_colors = np.asarray(mesh.visual.vertex_colors)[used]
     return out
+
+
+def largest_piece(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The connected piece of a (vertices, faces) mesh with the most triangles, without the vertices it does
+    not use (how a fit keeps the face of a cropped surface)."""
+    faces = np.asarray(faces)
+    if len(faces) == 0:
+        return vertices, faces
+    n_pieces, face_label = _pieces(faces, len(vertices))
+    return compact(vertices, faces[face_label == np.bincount(face_label, minlength=n_pieces).argmax()])
+
+
+def compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) without the vertices no face uses."""
+    used = np.unique(faces)
+    remap = np.full(len(vertices), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return vertices[used], remap[faces]
+
+
+def _pieces(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
+    """(number of pieces, piece of each face): connected components of the vertices joined by the edges."""
+    edges = coo_matrix((np.ones(faces.size, dtype=np.int8), (faces.ravel(), np.roll(faces, 1, axis=1).ravel())),
+                       shape=(n_vertices, n_vertices))
+    n_pieces, label = connected_components(edges, directed=False)
+    return n_pieces, label[faces[:, 0]]
+

@@ -17,7 +17,7 @@ import numpy as np
 
 from imface_core.data.height_field import pseudo_watertight
 from imface_core.data.normalize import crop_unit_sphere, normalising_translation, to_normalised
-from imface_core.fitting.mesh import compact
+from imface_core.engine.cleanup import compact
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "makehuman" / "mh_face_targets.npz"
 SKIN_VERTICES = 13_380

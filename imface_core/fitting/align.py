@@ -28,6 +28,8 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from imface_core.data.normalize import NOSE_OFFSET_MM, SCALE_MM
+from imface_core.rigid import SCORE_CAP_MM, icp, similarity_fit
+from imface_core.settings import AlignSettings
 from imface_core.fitting.scan_io import (Scan, ScanError, check_landmark_spread, five_landmarks, robust_extent,
                                          units_hint)
 
@@ -36,38 +38,6 @@ logger = logging.getLogger(__name__)
 REFERENCE_RADIUS = 0.8
 """Reference patch: mean-face surface within this distance (normalised units) of the nose tip."""
 NOSE_TIP = np.array([0.0, 0.0, NOSE_OFFSET_MM / SCALE_MM])
-SCORE_CAP_MM = 10.0
-
-
-@dataclass(frozen=True)
-class AlignSettings:
-    """How ``align_scan`` searches."""
-
-    reference_points: int = 1500
-    """Points of the mean face used per ICP iteration."""
-    coarse_iterations: int = 6
-    """Point-to-plane ICP iterations per starting pose in the search (after 2 point-to-point ones)."""
-    fine_iterations: int = 40
-    """ICP iterations for the best few starts."""
-    keep_starts: int = 3
-    """Best start poses per nose candidate that get a finer ICP; the best of them is refined to the end."""
-    trim: float = 0.8
-    """Share of correspondences kept (the closest) in each ICP step."""
-    orientation: str = "any"
-    """``any``: start rotations from each nose-tip candidate's normal; ``frontal``: yaws and pitches around upright."""
-    allow_scale: bool = False
-    """Estimate a global scale as well (similarity); off: the scan's millimetres are trusted."""
-    inlier_mm: float = 4.0
-    """A mean-face point is matched when the scan surface is this close after alignment."""
-    confident_inliers: float = 0.85
-    """The search stops at the first nose candidate whose alignment has this many inliers ..."""
-    confident_nose_mm: float = 3.0
-    """... and whose nose region lies this close to the scan."""
-    min_inlier_fraction: float = 0.65
-    """Fewer matched mean-face points than this and the scan is not taken for a face."""
-    max_nose_mm: float = 8.0
-    """The mean face's nose region must lie this close to the scan (rejects spheres and boxes)."""
-    seed: int = 0
 
 
 @dataclass
@@ -146,7 +116,8 @@ def reference_face(model, resolution: int = 96) -> ReferenceFace:
     import trimesh
 
     from imface_core.data.height_field import visible_points
-    from imface_core.fitting.mesh import extract_mesh, largest_component
+    from imface_core.engine.cleanup import largest_piece
+    from imface_core.fitting.mesh import extract_mesh
 
     codes = model.mean_codes()
     verts, faces = extract_mesh(model, codes, resolution=resolution, detail=False)
@@ -155,7 +126,7 @@ def reference_face(model, resolution: int = 96) -> ReferenceFace:
     keep = (np.linalg.norm(verts - NOSE_TIP, axis=1) < REFERENCE_RADIUS) & (normals[:, 2] > 0.0)
     keep &= visible_points(verts, faces, normals)
     face_keep = keep[faces].all(axis=1)
-    v, f = largest_component(verts, faces[face_keep])
+    v, f = largest_piece(verts, faces[face_keep])
     tm = trimesh.Trimesh(v, f, process=False)
     # Even spacing for ICP: area-weighted samples rather than marching-cubes vertices.
     rng = np.random.default_rng(0)
@@ -171,59 +142,6 @@ def reference_face(model, resolution: int = 96) -> ReferenceFace:
 
 
 # ----------------------------------------------------------------------------------------------- maths
-
-
-def similarity_fit(src: np.ndarray, dst: np.ndarray, allow_scale: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares (s, R, t) with dst ~ s R src + t (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    cov = b.T @ a / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[2] = -1.0
-    rot = u @ np.diag(d) @ vt
-    s = float((sig * d).sum() / (a**2).sum() * len(src)) if allow_scale else 1.0
-    if allow_scale:
-        s = float(np.clip(s, 0.5, 2.0))
-    return s, rot, mu_d - s * rot @ mu_s
-
-
-def _icp(ref_pts, ref_n, tree, scan_n, s, rot, t, iterations, trim, allow_scale, point_to_plane=False,
-         max_dist=np.inf):
-    """Trimmed ICP moving the reference onto the scan: returns (s, R, t, truncated mean distance).
-
-    Pairs farther than ``max_dist`` (mm) or with opposite normals are dropped, then the closest ``trim``
-    share is kept. The returned score is the mean of min(distance, 10 mm) over all reference points.
-    """
-    score = np.inf
-    for _ in range(iterations):
-        moved = s * ref_pts @ rot.T + t
-        dist, idx = tree.query(moved, k=1, distance_upper_bound=max_dist)
-        good = np.isfinite(dist)
-        if scan_n is not None:
-            # Normals that disagree are not the same surface (front vs back of a thin shell).
-            good[good] &= (ref_n[good] @ rot.T * scan_n[idx[good]]).sum(1) > 0.0
-        score = float(np.minimum(np.where(good, dist, np.inf), SCORE_CAP_MM).mean())
-        if good.sum() < 10:
-            return s, rot, t, SCORE_CAP_MM
-        cut = np.partition(dist[good], int(trim * (good.sum() - 1)))[int(trim * (good.sum() - 1))]
-        use = good & (dist <= cut)
-        target = tree.data[idx[use]]
-        if point_to_plane and scan_n is not None and not allow_scale:
-            rot, t = _point_to_plane_step(moved[use], target, scan_n[idx[use]], rot, t)
-        else:
-            s, rot, t = similarity_fit(ref_pts[use], target, allow_scale)
-    return s, rot, t, score
-
-
-def _point_to_plane_step(moved, target, normals, rot, t):
-    """One linearised point-to-plane step, composed onto (rot, t)."""
-    a = np.concatenate([np.cross(moved, normals), normals], axis=1)
-    b = ((target - moved) * normals).sum(1)
-    x, *_ = np.linalg.lstsq(a, b, rcond=None)
-    d_rot = Rotation.from_rotvec(x[:3]).as_matrix()
-    return d_rot @ rot, d_rot @ t + x[3:]
 
 
 def _frame_from_normal(n: np.ndarray) -> np.ndarray:
@@ -331,9 +249,9 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
     r_pts, r_n = ref_mm[sub], ref.normals[sub]
 
     def finish(s, rot, t):
-        s, rot, t, _ = _icp(r_pts, r_n, tree, scan_n, s, rot, t, settings.fine_iterations, settings.trim,
+        s, rot, t, _ = icp(r_pts, r_n, tree, scan_n, s, rot, t, settings.fine_iterations, settings.trim,
                             settings.allow_scale)
-        s, rot, t, _ = _icp(r_pts, r_n, tree, scan_n, s, rot, t, 8, settings.trim, settings.allow_scale,
+        s, rot, t, _ = icp(r_pts, r_n, tree, scan_n, s, rot, t, 8, settings.trim, settings.allow_scale,
                             point_to_plane=True)
         return _quality(ref_mm, ref.normals, tree, scan_n, s, rot, t, settings), s, rot, t
 
@@ -354,14 +272,14 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
             scored = []
             for r0 in _start_rotations(settings.orientation, normal):
                 rot = r0.T  # r0 maps scan -> canonical; the reference goes the other way
-                res = _icp(r_pts[few], r_n[few], small_tree, small_n, 1.0, rot, tip - rot @ (NOSE_TIP * SCALE_MM),
+                res = icp(r_pts[few], r_n[few], small_tree, small_n, 1.0, rot, tip - rot @ (NOSE_TIP * SCALE_MM),
                            2, settings.trim, settings.allow_scale, max_dist=60.0)
-                res = _icp(r_pts[few], r_n[few], small_tree, small_n, *res[:3], settings.coarse_iterations,
+                res = icp(r_pts[few], r_n[few], small_tree, small_n, *res[:3], settings.coarse_iterations,
                            settings.trim, settings.allow_scale, point_to_plane=True, max_dist=60.0)
                 scored.append(res)
             n_starts += len(scored)
             scored.sort(key=lambda r: r[3])
-            refined = [_icp(r_pts[mid], r_n[mid], tree, scan_n, s, rot, t, 15, settings.trim, settings.allow_scale,
+            refined = [icp(r_pts[mid], r_n[mid], tree, scan_n, s, rot, t, 15, settings.trim, settings.allow_scale,
                             point_to_plane=True, max_dist=40.0) for s, rot, t, _ in scored[: settings.keep_starts]]
             # Near-equal starts can end in different minima (a few degrees of roll apart on a smooth face):
             # finish each and keep the one whose whole mean face lies closest to the scan.

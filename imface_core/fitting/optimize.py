@@ -35,56 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imface_core.engine.chunks import check_cancel
 from imface_core.face_codes import FaceCodes
+from imface_core.settings import FitSettings
 from imface_core.fitting.samples import FitSamples
 from imface_core.model.objective import LANDMARKS5, handover
-
-
-class FitCancelled(RuntimeError):
-    """The fit was cancelled through its ``cancel`` event or callable."""
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    """Optimisation settings of ``fit_codes``."""
-
-    steps: int = 200
-    """Total optimisation steps (all phases)."""
-    stage1_fraction: float = 0.6
-    """Share of the steps spent on z_id / z_exp with the coarse terms."""
-    handover_fraction: float = 0.1
-    """Share of the stage-2 steps over which the coarse terms hand over to the fine ones."""
-    lr: float = 0.25
-    """Adam learning rate of each code, in units of the RMS of that code's training table."""
-    lr_final_fraction: float = 0.1
-    """The learning rate of each phase decays (cosine) to this fraction."""
-    surface_points: int = 2048
-    """Surface points per step."""
-    free_points: int = 768
-    """Free-space points per step."""
-    gradient_points: int = 256
-    """Surface points per step that also get the normal and eikonal terms (stage 1)."""
-    detail_pool: int = 24_000
-    """Points whose coarse pass is cached for the detail phase."""
-    normal_weight: float | None = None
-    """Normal term weight; None takes the training weight."""
-    eikonal_weight: float | None = None
-    """Eikonal terms weight; None takes the training weight."""
-    code_reg_scale: float = 1.0
-    """Multiplies the training weights of the code regularisation."""
-    landmark_weight: float = 1000.0
-    """L1 between the landmark net's 5 landmarks and the scan's (only when landmarks are given)."""
-    coarse_floor: float | None = None
-    """Coarse-term weight kept after the hand-over; None takes the training value."""
-    optimise_pose: bool = True
-    """Refine a rigid pose of the scan together with the codes in stage 1. The alignment matched the
-    *mean* face, so it is off by however this person differs from it; the codes' regularisation
-    then leaves the rigid part of that difference to the pose."""
-    lr_pose_rotation: float = 2e-3
-    """Adam learning rate of the pose's rotation vector (radians)."""
-    lr_pose_translation: float = 1e-3
-    """Adam learning rate of the pose's translation (normalised units: 0.1 mm)."""
-    seed: int = 0
 
 
 @dataclass
@@ -115,14 +70,6 @@ class CodeFit:
     seconds: float = 0.0
 
 
-def is_cancelled(cancel) -> bool:
-    if cancel is None:
-        return False
-    if hasattr(cancel, "is_set"):
-        return bool(cancel.is_set())
-    return bool(cancel())
-
-
 def _cosine(progress: float, final: float) -> float:
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
@@ -146,8 +93,8 @@ def fit_codes(
         samples: from ``prepare_samples`` / ``samples_from_prepared`` (normalised units).
         settings: ``FitSettings``.
         progress: called with a ``FitProgress`` after every step.
-        cancel: a ``threading.Event`` or a callable returning True to stop; checked before every step,
-            raises ``FitCancelled``.
+        cancel: a ``threading.Event`` (``engine.chunks.CancelToken``); checked before every step, raises
+            ``errors.Cancelled``.
         init: starting codes (default: the model's mean codes).
     """
     t0 = time.perf_counter()
@@ -201,8 +148,7 @@ def fit_codes(
         return si, fi
 
     for step in range(steps):
-        if is_cancelled(cancel):
-            raise FitCancelled(f"fit cancelled at step {step} of {steps}")
+        check_cancel(cancel, f"fit at step {step} of {steps}")
         phase = "coarse" if step < s1 else ("handover" if step < s1 + hand else "detail")
         p0, p1 = phases[phase]
         prog = (step - p0) / max(1, p1 - p0)

@@ -17,10 +17,12 @@ from typing import Callable
 import numpy as np
 
 from imface_core.data.normalize import SCALE_MM
+from imface_core.engine.chunks import check_cancel
+from imface_core.engine.cleanup import largest_piece
 from imface_core.face_codes import FaceCodes
 from imface_core.fitting.align import AlignSettings, Alignment, align_scan
 from imface_core.fitting.error_map import ErrorMap, error_map
-from imface_core.fitting.mesh import Footprint, extract_mesh, largest_component
+from imface_core.fitting.mesh import Footprint, extract_mesh
 from imface_core.fitting.optimize import CodeFit, FitProgress, FitSettings, fit_codes
 from imface_core.fitting.samples import FitSamples, prepare_samples
 from imface_core.fitting.scan_io import Scan, load_scan
@@ -116,7 +118,7 @@ def fit_scan(
     """Fit the model to a scan (see the module doc). ``progress`` also gets the non-optimisation phases
     (``load``, ``align``, ``samples``, ``mesh``, ``metrics``) with step 0.
 
-    Raises ``ScanError`` for unusable input and ``FitCancelled`` when cancelled.
+    Raises ``ScanError`` for unusable input and ``errors.Cancelled`` when ``cancel`` (a ``threading.Event``) is set.
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -132,11 +134,11 @@ def fit_scan(
     elif landmarks is not None:
         raise ValueError("pass landmarks inside the Scan when giving a Scan object")
     t = lap("load", t0)
-    _check_cancel(cancel)
+    check_cancel(cancel, "fit")
     _notify(progress, "align", t - t0)
     alignment = align_scan(model, scan, align_settings)
     t = lap("align", t)
-    _check_cancel(cancel)
+    check_cancel(cancel, "fit")
     _notify(progress, "samples", t - t0)
     v_norm = alignment.to_normalised(scan.vertices)
     lm = None if scan.landmarks is None else alignment.to_normalised(scan.landmarks)
@@ -162,7 +164,7 @@ def fit_scan(
         logger.warning(msg)
         warnings.append(msg)
     if with_metrics:
-        _check_cancel(cancel)
+        check_cancel(cancel, "fit")
         _notify(progress, "metrics", t - t0)
         # A quick estimate first: an absurd fit is reported without the full (and then slow) §8 metric.
         metrics = chamfer_fscore(mesh_mm, target_mm, n_samples=20_000, seed=settings.seed)
@@ -185,13 +187,6 @@ def model_frame_surface(samples: FitSamples, pose: np.ndarray) -> tuple[np.ndarr
     return np.asarray(v) @ pose[:3, :3].T + pose[:3, 3], f
 
 
-def _check_cancel(cancel):
-    from imface_core.fitting.optimize import FitCancelled, is_cancelled
-
-    if is_cancelled(cancel):
-        raise FitCancelled("fit cancelled")
-
-
 def fitted_mesh(model, codes: FaceCodes, footprint_of: tuple[np.ndarray, np.ndarray], resolution: int = 128,
                 detail: bool = True, cancel=None) -> tuple[np.ndarray, np.ndarray]:
     """The model's surface for ``codes`` (normalised units), inside the unit sphere and cropped to the
@@ -203,7 +198,7 @@ def fitted_mesh(model, codes: FaceCodes, footprint_of: tuple[np.ndarray, np.ndar
     v, f = fp.crop_mesh(v, f)
     if len(f) == 0:
         raise ValueError("the fitted surface does not cover the scan's footprint")
-    return largest_component(v, f)
+    return largest_piece(v, f)
 
 
 def fit_output_paths(prefix: str | Path) -> dict[str, Path]:

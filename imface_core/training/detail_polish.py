@@ -32,6 +32,7 @@ from torch import Tensor
 from imface_core.checkpoint import save_checkpoint
 from imface_core.io_utils import atomic_path
 from imface_core.model.imface_net import ImFaceNet
+from imface_core.settings import PolishSettings
 from imface_core.training.losses import LatentCodes, weighted_total
 from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer, cosine_factor
 
@@ -44,97 +45,6 @@ POLISH_KEY = "detail_polish"
 """Checkpoint key of the polish record (settings, step, time, errors before/after)."""
 POLISH_STATE_KEY = "detail_polish_state"
 """Checkpoint key of the polish's optimiser and sampler state (training checkpoints only)."""
-
-
-@dataclass
-class PolishSettings:
-    steps: int = 6000
-    batch_scans: int = 64
-    points: int = 1024
-    """Cached surface points of each scan drawn per step."""
-    cache_points: int = 6144
-    """Fixed surface points per scan whose coarse quantities are cached."""
-    lr_net: float = 5e-4
-    lr_codes: float = 1e-3
-    lr_final_fraction: float = 0.1
-    warmup_steps: int = 200
-    """Linear learning-rate warm-up: a fresh Adam at the full rate first pulls the trained field off
-    (one run through this class on v3 without it, 30 steps, 512 cached points per scan, 16 check scans:
-    exact fine error 0.149 -> 0.166 mm)."""
-    seed: int = 0
-    checkpoint_minutes: float = 5.0
-    log_every: int = 20
-    near_surface_mm: float = 1.5
-    """Half of the cached points are moved off the surface along its normal by up to this much (uniform in
-    +-near_surface_mm, SDF target = the offset), so that the field is also fitted just off the surface, where
-    the fast mesh path (``imface_core.engine.displacement``) reads it (docs/experiments.md, "Polishing the wrinkle field", on three faces: 757 / 10 / 1,340
-    specks after 2,000 steps with 1.5 mm, 3,484 / 793 / 5,483 after 6,000 without); 0: surface points only."""
-    check_scans: int = 40
-    """Scans whose exact fine SDF error is measured before and after."""
-    fresh_field: bool = False
-    """Start from a new RDF and z_det (``Trainer.replace_detail_field``) instead of the run's."""
-    plane_channels: int | None = None
-    """With ``fresh_field``: channels of the new field's detail plane (None: as the run's; 0: no plane)."""
-    person_code_std: float = 0.0
-    """With ``fresh_field``: spread of the z_det part shared by a person's scans (0: none)."""
-    plane_init: str = "zero"
-    """How a fresh field's detail plane starts: "zero" (features at zero, trained at ``lr_net`` x the run's
-    ``lr_plane_scale``) or "residuals" (the fine patterns of the training scans' coarse residuals,
-    ``imface_core.training.plane_init``, trained at ``lr_net``)."""
-    residual_points: int = 40000
-    """With ``plane_init="residuals"``: different surface points per scan splatted into the residual maps (at most
-    what the run keeps of each scan in memory, ``TrainConfig.max_surface_points_in_memory``)."""
-    plane_smooth_texels: float = 0.7
-    """With ``plane_init="residuals"``: Gaussian smoothing of the residual maps (texels); less keeps more of the
-    2 mm grooves but needs more ``residual_points`` (``plane_init.fine_basis``)."""
-    plane_lr_scale: float | None = None
-    """The detail plane's learning rate (features and code mix) as a multiple of ``lr_net``; None: 1 for a plane
-    started from residuals, the run's ``lr_plane_scale`` otherwise; 0 keeps the plane as it started. With
-    ``lr_codes`` = 0 as well, a code-mixed plane from residuals keeps every training scan's wrinkles exactly as
-    projected and the polish trains only the wrinkle field's network (the smooth band): on a 2-core CPU the
-    detail codes otherwise shrink within 60 steps (the fine eikonal term and the code prior both pull them
-    towards 0) and the forehead lines fade (``benchmarks/detail_residual.py``)."""
-    plane_bands: int = 1
-    """With ``plane_init="residuals"``: horizontal bands of the face that get their own share of the channels
-    (``plane_init.fine_basis``)."""
-    code_dim: int | None = None
-    """With ``fresh_field``: size of the new detail codes z_det (a multiple of the region count; None: as the
-    run's). A code-mixed plane started from residuals reproduces each scan's projection onto at most this many
-    directions, so give it as many as the plane has channels."""
-    plane_mixing: str | None = None
-    """With ``fresh_field``: how the new plane's channels are weighed, "field" or "code"
-    (``ModelConfig.det_plane_mixing``; None: as the run's). Code mixing started from residuals gives every
-    training scan its projected wrinkle maps before the first step."""
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_scans", "points", "cache_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"detail polish: {name} must be at least 1, got {getattr(self, name)}")
-        if (self.plane_channels is not None or self.person_code_std or self.plane_mixing is not None
-                or self.code_dim is not None) and not self.fresh_field:
-            raise ValueError("detail polish: plane_channels, plane_mixing, code_dim and person_code_std apply to a "
-                             "fresh field only")
-        if self.plane_mixing not in (None, "field", "code"):
-            raise ValueError(f"detail polish: plane_mixing must be 'field' or 'code', got {self.plane_mixing!r}")
-        if self.plane_init not in ("zero", "residuals"):
-            raise ValueError(f"detail polish: plane_init must be 'zero' or 'residuals', got {self.plane_init!r}")
-        if self.plane_init == "residuals" and not self.fresh_field:
-            raise ValueError("detail polish: a plane started from residuals needs a fresh field")
-        if self.plane_bands < 1:
-            raise ValueError(f"detail polish: plane_bands must be at least 1, got {self.plane_bands}")
-        if not self.lr_net > 0 or not self.lr_codes >= 0:
-            raise ValueError(f"detail polish: lr_net must be positive and lr_codes 0 (fixed codes) or more, got "
-                             f"{self.lr_net} and {self.lr_codes}")
-        if not self.plane_smooth_texels >= 0:
-            raise ValueError(f"detail polish: plane_smooth_texels must be 0 or more, got {self.plane_smooth_texels}")
-        if self.plane_lr_scale is not None and not self.plane_lr_scale >= 0:
-            raise ValueError(f"detail polish: plane_lr_scale must be 0 or more, got {self.plane_lr_scale}")
-        if self.residual_points < 1:
-            raise ValueError(f"detail polish: residual_points must be at least 1, got {self.residual_points}")
-        if self.plane_channels is not None and self.plane_channels < 0:
-            raise ValueError(f"detail polish: plane_channels must be 0 or more, got {self.plane_channels}")
-        if not self.near_surface_mm >= 0:
-            raise ValueError(f"detail polish: near_surface_mm must be 0 or more, got {self.near_surface_mm}")
 
 
 _FRESH_START_SETTINGS = ("plane_channels", "person_code_std", "plane_init", "residual_points", "plane_bands",

@@ -1,0 +1,72 @@
+"""Settings written once: the options of the commands made from settings dataclasses state the dataclass
+defaults and help, and presets are settings."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+
+import pytest
+
+from imface_core.cli import build_parser, main as cli_main
+from imface_core.commands.polish import POLISH_OPTIONS
+from imface_core.commands.settings import field_docs
+from imface_core.settings import POLISH_PRESETS, AlignSettings, FitSettings, PolishSettings
+
+CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,)}
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("command", sorted(CONVERTED))
+def test_help_states_the_dataclass_defaults_and_docs(command):
+    parser = _subparser(command)
+    text = " ".join(parser.format_help().split())
+    seen = 0
+    for cls in CONVERTED[command]:
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        docs = field_docs(cls)
+        for action in parser._actions:
+            if not str(action.dest).startswith(cls.__name__ + "."):
+                continue
+            name = action.dest.split(".", 1)[1]
+            shown = "unset" if defaults[name] is None else defaults[name]
+            assert action.help.endswith(f"(default: {shown})"), (name, action.help)
+            assert " ".join(docs[name].split()) in " ".join(action.help.split()), name
+            assert f"{action.option_strings[0]}" in text
+            seen += 1
+    assert seen >= (3 if command == "fit" else len(POLISH_OPTIONS))
+    # no option of these commands writes a default of its own in its help ("default N" outside the generated end)
+    for action in parser._actions:
+        if action.help and not str(action.dest).split(".")[0] in {c.__name__ for c in CONVERTED[command]}:
+            assert not re.search(r"default \d", action.help) or action.dest in ("threads",), (action.dest, action.help)
+
+
+def test_fit_help_states_the_true_step_count():
+    text = " ".join(_subparser("fit").format_help().split())
+    assert f"(default: {FitSettings().steps})" in text.rsplit("--steps N", 1)[1][:200]
+
+
+def test_bad_values_are_refused_by_the_dataclass(capsys):
+    assert cli_main(["fit", "scan.ply", "--out", "x", "--steps", "0"]) == 2
+    assert "steps must be at least 1" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        FitSettings(stage1_fraction=1.5)
+
+
+def test_the_v5_preset_is_the_model_card_recipe_and_flags_change_it():
+    from imface_core.commands.settings import settings_from_args
+
+    parser = _subparser("polish")
+    args = parser.parse_args(["--run", "R", "--data", "D", "--preset", "v5", "--points", "1024"])
+    settings = settings_from_args(PolishSettings, args, base=POLISH_PRESETS[args.preset])
+    assert settings == dataclasses.replace(POLISH_PRESETS["v5"], points=1024)
+    v5 = POLISH_PRESETS["v5"]
+    assert (v5.fresh_field, v5.plane_channels, v5.code_dim, v5.plane_init, v5.plane_mixing) == (
+        True, 200, 200, "residuals", "code")
+    assert (v5.lr_net, v5.lr_codes, v5.plane_lr_scale, v5.batch_scans, v5.points, v5.steps) == (
+        1e-3, 0.0, 0.0, 800, 128, 2000)
