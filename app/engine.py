@@ -10,7 +10,6 @@ Adapters for what the core does not offer (yet) are marked "adapter" below.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -31,7 +30,8 @@ from imface_core.engine.navigation import LatentNavigator
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
 from imface_core.face_model import FaceCodes, FaceModel
 
-from app.face_state import FaceSpace, FaceState
+from app.face_state import FaceSpace
+from app.jobs import FitOptions, MeshJob
 
 __all__ = [
     "CheckpointError", "DISPLAY_TRIANGLES", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
@@ -102,9 +102,6 @@ def load_editor_model(path: str | Path, threads: int = DEFAULT_THREADS, device: 
 
 # ------------------------------------------------------------------------------------------------------
 # meshes for the viewport
-_job_ids = itertools.count(1)
-
-
 PREVIEW_CELLS = 32
 """The coarse preview is a grid of 32-48 cells: with the compact model a 32-cell preview costs ~45 ms (a new
 sparse-grid level or a template deformation), a 64-cell one ~170 ms, too slow for a visible update within
@@ -120,24 +117,6 @@ def preview_stride(resolution: int) -> int:
     while resolution / (2 * p) >= PREVIEW_CELLS:
         p *= 2
     return p
-
-
-@dataclass(frozen=True)
-class MeshJob:
-    """One request of the viewport, built on the GUI thread; ``job_id`` grows with every request."""
-
-    state: FaceState
-    codes: FaceCodes
-    resolution: int
-    preview_only: bool = False
-    """Stop after the coarse preview (while a slider is being dragged)."""
-    colors: bool = False
-    """Correspondence colours on every mesh."""
-    landmarks: bool = False
-    fresh: bool = False
-    """Search the whole grid (after a jump: random face, undo, session); else follow the last surface."""
-    job_id: int = field(default_factory=lambda: next(_job_ids))
-    created: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -308,18 +287,6 @@ def export_face(mesh: trimesh.Trimesh, path: str | Path, colors: bool, model: Fa
 
 # ------------------------------------------------------------------------------------------------------
 # fitting
-@dataclass(frozen=True)
-class FitOptions:
-    steps: int = 300
-    """Optimisation steps of the code fit."""
-    sample_points: int = 60_000
-    """Surface samples taken from the scan."""
-    mesh_resolution: int = 128
-    """Resolution of the fitted mesh (metrics and error map)."""
-    metrics: bool = False
-    """Also compute Chamfer / F-score against the scan (slow; the error map already says how good the fit is)."""
-
-
 @dataclass
 class FitOutcome:
     """What the editor keeps of a fit: the codes, the scan in the model's frame and its error map."""

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # FaceCodes lives next to torch; import it only when a model is loaded
-    from imface_core.face_model import FaceCodes
+if TYPE_CHECKING:
+    from imface_core.face_codes import FaceCodes
 
 __all__ = [
     "FaceSpace",
@@ -241,7 +241,7 @@ class FaceSpace:
 
     def codes(self, state: FaceState) -> "FaceCodes":
         """The ``FaceCodes`` of ``state``."""
-        from imface_core.face_model import FaceCodes
+        from imface_core.face_codes import FaceCodes  # numpy only
 
         return FaceCodes(self.z_id(state), self.z_exp(state), np.asarray(state.z_det, dtype=np.float32))
 

@@ -118,7 +118,7 @@ def session_state(session: Session, space: FaceSpace, check_codes: Callable[[Any
     except ValueError:
         state = None
     if state is None:
-        from imface_core.face_model import FaceCodes
+        from imface_core.face_codes import FaceCodes
 
         sizes = {"z_id": space.id_dim, "z_exp": space.exp_dim, "z_det": space.det_dim}
         for key, values in session.codes.items():

@@ -17,6 +17,8 @@ import pyvista
 from pyvistaqt import QtInteractor
 from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 
+from app.document import COLOUR_MODES, SCAN_MODES
+
 __all__ = ["COLOUR_MODES", "SCAN_MODES", "SKIN_RGB", "Viewport", "error_limit"]
 
 _log = logging.getLogger(__name__)
@@ -29,8 +31,6 @@ BACKGROUND_BOTTOM = "#24262b"
 BACKGROUND_TOP = "#4a4f59"
 TEXT_RGB = "#c8ccd4"
 
-COLOUR_MODES = {"plain": "Plain skin", "correspondence": "Correspondence colours", "error": "Fit error (mm)"}
-SCAN_MODES = {"hidden": "Hidden", "overlay": "Overlaid on the face", "beside": "Beside the face"}
 ERROR_ARRAY = "fit error (mm)"
 _SHADING = dict(specular=0.25, specular_power=20.0, diffuse=0.9, ambient=0.12)
 

@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
-__all__ = ["BackgroundTask", "LatestOnlyWorker", "WorkerStats"]
+__all__ = ["BackgroundTask", "LatestOnlyWorker", "TaskGroup", "WorkerStats"]
 
 _log = logging.getLogger(__name__)
 
@@ -241,3 +241,28 @@ class BackgroundTask(Generic[T]):
             self._on_done(result)
         except Exception:  # noqa: BLE001
             _log.exception("task callback failed")
+
+
+class TaskGroup:
+    """The running ``BackgroundTask``s of an owner, whose callbacks ``post`` brings to the owner's thread
+    (the window's queued signal), so ``on_done`` / ``on_error`` run where the owner's state may be touched."""
+
+    def __init__(self, post: Callable[[Callable[[], Any]], None]):
+        self._post = post
+        self.running: set[BackgroundTask] = set()
+
+    def start(self, fn: Callable[[threading.Event], T], on_done: Callable[[T], Any],
+              on_error: Callable[[BaseException], Any], name: str) -> BackgroundTask[T]:
+        def done(result: T) -> None:
+            self._post(lambda: (self.running.discard(task), on_done(result)))
+
+        def failed(exc: BaseException) -> None:
+            self._post(lambda: (self.running.discard(task), on_error(exc)))
+
+        task = BackgroundTask(fn, done, failed, name=name)
+        self.running.add(task)
+        return task.start()
+
+    def cancel_all(self) -> None:
+        for task in list(self.running):
+            task.cancel()

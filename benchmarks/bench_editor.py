@@ -213,17 +213,17 @@ def main(argv=None) -> int:
 
     # Time each mesh hand-over on the GUI thread (swapping the mesh into the viewport, status line, signals).
     show_spans: list[tuple[float, float]] = []
-    show_mesh = window._show_mesh
+    show_mesh = window.scheduler.on_result
 
     def timed_show_mesh(dm) -> None:
         t0 = time.perf_counter()
         show_mesh(dm)
         show_spans.append((t0, time.perf_counter()))
 
-    window._show_mesh = timed_show_mesh
+    window.scheduler.on_result = timed_show_mesh
 
     if args.every_triangle:
-        window._worker._run.__self__.display_triangles = None  # the MeshComputer behind the worker
+        window.scheduler.worker._run.__self__.display_triangles = None  # the MeshComputer behind the worker
 
     # -- drags ----------------------------------------------------------------------------------------
     state["record"] = True
@@ -247,8 +247,8 @@ def main(argv=None) -> int:
         start = len(shown_events)
         for v in values:
             slider.setValue(float(round(v, 2)))
-            if window._latest_job is not None and (not moves or window._latest_job.job_id != moves[-1][1]):
-                moves.append((time.perf_counter(), window._latest_job.job_id))
+            if window.scheduler.latest_job is not None and (not moves or window.scheduler.latest_job.job_id != moves[-1][1]):
+                moves.append((time.perf_counter(), window.scheduler.latest_job.job_id))
             spin(args.interval_ms / 1000.0)
         t_release = time.perf_counter()
         phases.append((t_release, f"release {d + 1}"))
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
         phases.append((t0, f"click {c + 1}"))
         slider.setValue(float(round(slider.value() + (0.5 if slider.value() < 0 else -0.5) *
                                     (slider.maximum() - slider.minimum()) / 6, 2)))
-        job_id = window._latest_job.job_id
+        job_id = window.scheduler.latest_job.job_id
         wait(lambda: any(dm.job_id >= job_id for _, dm in shown_events[start:]), args.timeout)
         t_shown_first = next(t for t, dm in shown_events[start:] if dm.job_id >= job_id)
         wait(lambda: render_ends[-1] > t_shown_first, 10)
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
                         for t0, t1 in long_blocks]
     gc.callbacks.remove(on_gc)
     gc_times = [e0 - s0 for s0, e0, _ in gc_spans if e0 == e0]
-    stats = window._worker.stats
+    stats = window.scheduler.worker.stats
     results = {
         "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
                     "display": "Xvfb (software OpenGL)" if os.environ.get(UNDER_XVFB) else

@@ -141,8 +141,7 @@ def test_mesh_jobs_the_model_refuses_say_why(window, qtbot):
 
     codes = window.space.codes(window.state)
     job = MeshJob(window.state, codes.replace(z_id=codes.z_id + 1e6), window.quality)
-    window._latest_job = job
-    window._worker.submit(job)
+    window.scheduler.submit_job(job)
     qtbot.waitUntil(window.is_ready, timeout=MESH_TIMEOUT_MS)
     assert "z_id" in window.last_error and "standard deviations" in window.last_error
     assert "CodesError" not in window.last_error  # a user's problem: its message, not a class name

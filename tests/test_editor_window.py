@@ -157,7 +157,7 @@ def test_burst_of_slider_changes_ends_on_the_final_value(window, qtbot, model_pa
     assert window.full_mesh.job.state.exp_coeffs[0] == 1.37
     assert shown_ids == sorted(shown_ids), "a mesh older than one shown appeared"
     assert "preview" in stages and stages[-1] == "final", stages  # coarse previews while dragging, then full
-    stats = window._worker.stats
+    stats = window.scheduler.worker.stats
     assert stats.dropped + stats.superseded > 50, stats  # stale requests were dropped, not computed
     assert stats.finished + stats.superseded + stats.failed < 60, stats
 

@@ -1,0 +1,140 @@
+"""The editor's menus and toolbar: File, Edit, View, Help (Qt).
+
+``build_menus(window)`` makes the actions, connected to the window's methods, and keeps them on the window
+(``window.undo_action``, ``window.colour_actions["error"]``, ...) so it can enable and check them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from app import dialogs
+from app.document import COLOUR_MODES, SCAN_MODES
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+__all__ = ["QUALITIES", "build_menus", "fill_recent_menu"]
+
+QUALITIES = {96: "Draft (96\N{SUPERSCRIPT THREE})", 128: "Standard (128\N{SUPERSCRIPT THREE})",
+             192: "High (192\N{SUPERSCRIPT THREE})", 256: "Full (256\N{SUPERSCRIPT THREE})"}
+
+
+def _action(window: "MainWindow", text: str, slot: Callable, shortcut: Any = None, tip: str = "",
+            checkable: bool = False) -> QAction:
+    action = QAction(text, window)
+    if shortcut is not None:
+        if isinstance(shortcut, (list, tuple)):
+            action.setShortcuts([QKeySequence(s) for s in shortcut])
+        else:
+            action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+    action.setCheckable(checkable)
+    action.triggered.connect(slot)
+    return action
+
+
+def _choices(window: "MainWindow", menu: QMenu, choices: dict, slot: Callable[[Any], None]) -> dict[Any, QAction]:
+    """One checkable action per choice (one of them checked at a time)."""
+    group = QActionGroup(window)
+    actions = {}
+    for key, text in choices.items():
+        action = _action(window, text, lambda _=False, k=key: slot(k), checkable=True)
+        group.addAction(action)
+        menu.addAction(action)
+        actions[key] = action
+    return actions
+
+
+def build_menus(w: "MainWindow") -> None:
+    """The menu bar and toolbar of ``w``; the actions become attributes of ``w``."""
+    bar = w.menuBar()
+    file_menu = bar.addMenu("&File")
+    w.open_model_action = _action(w, "Open &model\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_open_model(w),
+                                  "Ctrl+Shift+O", "Open another ImFace Studio model (.pt)")
+    w.load_scan_action = _action(w, "&Load scan\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_load_scan(w), "Ctrl+L",
+                                 "Fit the model to a 3D scan; the fit becomes the current face")
+    w.export_action = _action(w, "&Export OBJ/PLY\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_export(w, colors=False),
+                              "Ctrl+E", "Write the face as an OBJ or PLY mesh in millimetres")
+    w.export_colors_action = _action(
+        w, "Export OBJ/PLY with &colours\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_export(w, colors=True),
+        "Ctrl+Shift+E", "Write the face with correspondence colours per vertex")
+    w.open_session_action = _action(w, "&Open session\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_open_session(w),
+                                    QKeySequence.StandardKey.Open, "Open a saved face (codes and sliders)")
+    w.save_session_action = _action(w, "&Save session\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_save_session(w),
+                                    QKeySequence.StandardKey.Save, "Save the face (codes and sliders)")
+    w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit, "Close ImFace Studio")
+    file_menu.addAction(w.open_model_action)
+    file_menu.addSeparator()
+    file_menu.addAction(w.load_scan_action)
+    file_menu.addAction(w.export_action)
+    file_menu.addAction(w.export_colors_action)
+    file_menu.addSeparator()
+    file_menu.addAction(w.open_session_action)
+    file_menu.addAction(w.save_session_action)
+    w.recent_menu = file_menu.addMenu("Open &recent")
+    w.recent_menu.aboutToShow.connect(lambda: fill_recent_menu(w))
+    file_menu.addSeparator()
+    file_menu.addAction(w.quit_action)
+
+    edit_menu = bar.addMenu("&Edit")
+    w.undo_action = _action(w, "&Undo", w.undo, "Ctrl+Z", "Undo the last edit")
+    w.redo_action = _action(w, "&Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the edit undone")
+    edit_menu.addAction(w.undo_action)
+    edit_menu.addAction(w.redo_action)
+
+    view_menu = bar.addMenu("&View")
+    w.reset_view_action = _action(w, "&Reset view", w.viewport.reset_view, "Ctrl+R", "Look at the face from the front")
+    view_menu.addAction(w.reset_view_action)
+    w.colour_actions = _choices(w, view_menu.addMenu("&Colour"), COLOUR_MODES, w.set_colour_mode)
+    w.landmarks_action = _action(w, "Show &landmarks", lambda on: w.set_landmarks_visible(on),
+                                 tip="Mark the model's 5 landmarks (eye corners, nose tip, mouth corners)",
+                                 checkable=True)
+    view_menu.addAction(w.landmarks_action)
+    w.scan_actions = _choices(w, view_menu.addMenu("&Scan"), SCAN_MODES, w.set_scan_mode)
+    w.quality_actions = _choices(w, view_menu.addMenu("Mesh &quality"), QUALITIES, w.set_quality)
+    for actions, key in ((w.colour_actions, w.colour_mode), (w.scan_actions, w.scan_mode),
+                         (w.quality_actions, w.quality)):
+        if key in actions:
+            actions[key].setChecked(True)
+
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(_action(w, "&Mouse and keys", lambda: dialogs.show_help(w)))
+    help_menu.addAction(_action(w, "&About ImFace Studio", lambda: dialogs.show_about(w)))
+
+    toolbar = w.addToolBar("View")
+    toolbar.setObjectName("view_toolbar")
+    toolbar.setMovable(False)
+    toolbar.addAction(w.undo_action)
+    toolbar.addAction(w.redo_action)
+    toolbar.addSeparator()
+    toolbar.addAction(w.reset_view_action)
+    for action in w.colour_actions.values():
+        toolbar.addAction(action)
+    toolbar.addAction(w.landmarks_action)
+
+
+def fill_recent_menu(w: "MainWindow") -> None:
+    """File > Open recent, filled when it opens."""
+    menu = w.recent_menu
+    menu.clear()
+    entries = w.recent.entries()
+    for kind, path in entries:
+        action = menu.addAction(f"{'Session' if kind == 'session' else 'Scan'}: {path.name}")
+        action.setToolTip(str(path))
+        action.setStatusTip(str(path))
+        if kind == "session":
+            action.triggered.connect(lambda _=False, p=path: w.open_session(p))
+        else:
+            action.triggered.connect(lambda _=False, p=path: w.load_scan(p))
+        action.setEnabled(w.editor is not None)
+    if not entries:
+        menu.addAction("(nothing yet)").setEnabled(False)
+    else:
+        menu.addSeparator()
+        menu.addAction("Clear the list", w.recent.clear)
