@@ -259,7 +259,7 @@ class DetailPolisher:
 
     def _maps_key(self) -> dict:
         s, plane = self.settings, self.trainer.net.detail_plane
-        return {"scans": self.trainer._scan_files(), "run_step": int(self.trainer.step), "points": s.residual_points,
+        return {"scans": self.trainer.scan_files(), "run_step": int(self.trainer.step), "points": s.residual_points,
                 "seed": s.seed,
                 "grid": [plane.rows, plane.columns, plane.texel, plane.half_width, plane.half_height]}
 

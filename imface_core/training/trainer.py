@@ -174,7 +174,7 @@ class Trainer:
         scans = list_scans(data_dir)
         share = set(range(self.dist.rank, len(scans), self.dist.world))
         self.data = FaceScanDataset(data_dir, max_surface_points=cfg.max_surface_points_in_memory, load_only=share)
-        if checkpoint is not None and [s["file"] for s in checkpoint["scans"]] != self._scan_files():
+        if checkpoint is not None and [s["file"] for s in checkpoint["scans"]] != self.scan_files():
             raise CheckpointError(f"--resume: the scans in `{data_dir}` differ from those the checkpoint was trained on")
         m = cfg.model
         template68 = self.data.template_landmarks() if checkpoint is None else checkpoint["model_state"]["template_landmarks68"].numpy()
@@ -237,7 +237,8 @@ class Trainer:
                     self.optimizer.state[p] = previous.state[p]
 
     # -- state ---------------------------------------------------------------------------------
-    def _scan_files(self) -> list[str]:
+    def scan_files(self) -> list[str]:
+        """Each training scan as `identity/file name`, in the order of the code tables."""
         return [f"{s.identity}/{s.path.name}" for s in self.data.scans]
 
     def payload(self, with_training_state: bool) -> dict:
@@ -251,7 +252,7 @@ class Trainer:
                       "det": self.codes.det.weight.detach().cpu()},
             "identities": list(self.data.identities),
             "scans": [{"file": f, "identity": s.identity, "expression": s.expression}
-                      for f, s in zip(self._scan_files(), self.data.scans)],
+                      for f, s in zip(self.scan_files(), self.data.scans)],
             "step": self.step,
             "stage": stage_of(max(self.step - 1, 0), self.cfg)[0],
             "train_seconds": self.elapsed,
