@@ -7,14 +7,19 @@ talks to the model through ``imface_core`` and gets numpy arrays back.
 
 Qt-free (unit-tested without a display):
 
+* ``document`` - the edited face: model, ``FaceState``, undo history, fits, view modes, sessions; plain-callback
+  events the window and the scheduler listen to;
+* ``scheduler`` - which mesh job to run on a drag / rest / release / jump and which mesh that comes back to
+  show (stale ones dropped, pending export); owns the mesh worker; ``jobs`` - ``MeshJob``, ``FitOptions``;
 * ``face_state`` - ``FaceState`` (slider values) and ``FaceSpace`` (state <-> latent codes);
 * ``history`` - undo/redo of states;
-* ``worker`` - ``LatestOnlyWorker`` (one thread, only the newest request computed) and ``BackgroundTask``;
+* ``worker`` - ``LatestOnlyWorker`` (one thread, only the newest request computed), ``BackgroundTask``, ``TaskGroup``;
 * ``session`` - session files; ``recent`` - the Open Recent list;
 * ``engine`` - the bridge to ``imface_core`` (model loading, meshes for the viewport, export, fitting);
-  it imports torch, so the window imports it only off the GUI thread or once a model is loaded.
+  it imports torch, so the window imports it only off the GUI thread.
 
-Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window``,
-``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged and
-shown in a dialog, never lost in the event loop).
+Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window`` (builds and connects
+the widgets), ``menus``, ``dialogs``, ``scan_fit`` (Load scan), ``mesh_export``, ``relay`` (results to the GUI
+thread), ``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged
+and shown in a dialog, never lost in the event loop).
 """

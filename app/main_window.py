@@ -7,35 +7,36 @@ The layers (napari's model / view split):
 * ``app.scheduler.MeshScheduler`` decides which mesh to compute for each edit and which of the meshes that come
   back to show (no Qt); it owns the ``LatestOnlyWorker`` and this window is its ``MeshView``;
 * this window: widgets, menus and dialogs, two timers (a held slider's rest, the pause that ends a keyboard
-  edit) and the background tasks: the model loads on a ``BackgroundTask`` (torch's import included, so the
-  window appears at once), fitting and export run on their own.
+  edit) and the model's loading on a ``BackgroundTask`` (torch's import included: the window appears at once);
+  ``app.scan_fit`` fits scans and ``app.mesh_export`` writes meshes, each on tasks of their own.
 
-Results of other threads come back through ``_Relay`` (a queued Qt signal).
+Results of other threads come back through ``app.relay.Relay`` (a queued Qt signal).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
 
-from app.dialogs import FitProgressDialog
 from app.document import COLOUR_MODES, DEFAULT_QUALITY, SCAN_MODES, Document
 from app.face_state import FaceState
 from app.jobs import FitOptions
-from app.menus import QUALITIES, build_menus
-from app.panels import DetailPanel, ExpressionPanel, IdentityPanel
+from app.mesh_export import MeshExport
+from app.menus import QUALITIES, build_menus, check_view_actions, update_actions
+from app.panels import make_panels
 from app.recent import RecentFiles
+from app.relay import Relay, wait_until
+from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
 from app.session import SessionError
 from app.viewport import SKIN_RGB, Viewport
-from app.worker import BackgroundTask, TaskGroup
-from imface_core.errors import CheckpointError, ImFaceError
+from app.worker import TaskGroup
+from imface_core.errors import CheckpointError
 
 if TYPE_CHECKING:
     from app.engine import DisplayMesh, EditorModel, FitOutcome, MeshComputer
@@ -52,36 +53,17 @@ COMMIT_MS = 600
 """Keyboard / wheel edits become one undo step after this pause."""
 
 
-class _Relay(QObject):
-    """Runs callables on the GUI thread: ``post(fn)`` from any thread queues ``fn()``."""
-
-    _call = Signal(object)
-
-    def __init__(self, parent: QObject):
-        super().__init__(parent)
-        self._call.connect(self._run, Qt.ConnectionType.QueuedConnection)
-
-    def post(self, fn: Callable[[], Any]) -> None:
-        try:
-            self._call.emit(fn)
-        except RuntimeError:  # the window (and this object) is already gone
-            pass
-
-    @staticmethod
-    def _run(fn: Callable[[], Any]) -> None:
-        fn()
-
-
 def _document_attr(name: str) -> property:
     return property(lambda self: getattr(self.document, name), doc=f"``Document.{name}``")
 
 
-def _to_document(name: str) -> Callable:
-    def method(self, *args: Any) -> Any:
-        return getattr(self.document, name)(*args)
+def _forward(target: str, name: str) -> Callable:
+    """A window method that is ``self.<target>.<name>`` (the document's, the scan fit's, ...)."""
+    def method(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(getattr(self, target), name)(*args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"``Document.{name}``"
+    method.__doc__ = f"``{target}.{name}``"
     return method
 
 
@@ -114,20 +96,22 @@ class MainWindow(QMainWindow):
     fits, fit = _document_attr("fits"), _document_attr("fit")
     colour_mode, scan_mode = _document_attr("colour_mode"), _document_attr("scan_mode")
     show_landmarks, quality = _document_attr("show_landmarks"), _document_attr("quality")
-    set_colour_mode, set_scan_mode = _to_document("set_colour_mode"), _to_document("set_scan_mode")
-    set_landmarks_visible, set_quality = _to_document("set_landmarks_visible"), _to_document("set_quality")
-    pick_identity, random_face = _to_document("pick_identity"), _to_document("random_face")
-    reset_identity, neutral_expression = _to_document("reset_identity"), _to_document("neutral_expression")
+    set_state, set_colour_mode, set_scan_mode, set_landmarks_visible, set_quality, pick_identity, random_face, \
+        reset_identity, neutral_expression = (_forward("document", n) for n in (
+            "set_state", "set_colour_mode", "set_scan_mode", "set_landmarks_visible", "set_quality", "pick_identity",
+            "random_face", "reset_identity", "neutral_expression"))
+    cancel_fit = _forward("scan_fit", "cancel")
+    fit_dialog = property(lambda self: self.scan_fit.dialog, doc="The running fit's progress dialog, or None.")
+    fit_phase = property(lambda self: self.scan_fit.phase, doc='Phase of the running fit ("load", "align", ...).')
+    start_export, export_failed = _forward("mesh_export", "start"), _forward("mesh_export", "failed")
 
     def __init__(
         self,
         model_path: Path | str | None = None,
         *,
-        off_screen: bool = False,
-        parent: QWidget | None = None,
+        off_screen: bool = False, parent: QWidget | None = None,
         quality: int = DEFAULT_QUALITY,
-        threads: int = 1,
-        fit_options: FitOptions | None = None,
+        threads: int = 1, fit_options: FitOptions | None = None,
         interactive: bool = True,
     ) -> None:
         super().__init__(parent)
@@ -139,20 +123,20 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles()
         self.model_error: str | None = None
         self.last_error: str | None = None
-        self.fit_phase: str | None = None
-        """Phase of the running fit ("load", "align", "samples", "coarse", ...)."""
         self._closing = False
         self._loading = False
-        self._fit_task: BackgroundTask | None = None
-        self._fit_dialog: FitProgressDialog | None = None
 
-        self._relay = _Relay(self)
+        self._relay = Relay(self)
         self.tasks = TaskGroup(self._relay.post)
         self.document = Document(quality)
         for event, slot in (("model", self._on_model), ("state", self._on_state), ("view", self._on_view),
-                            ("history", self._update_actions), ("fit", self._on_fit)):
+                            ("history", lambda: update_actions(self)), ("fit", self._on_fit)):
             self.document.on(event, slot)
         self.scheduler = MeshScheduler(self.document, self, self._relay.post)
+        self.scan_fit = ScanFit(self, self._relay.post)
+        self.scan_fit.finished.connect(self.fitFinished)
+        self.mesh_export = MeshExport(self)
+        self.mesh_export.finished.connect(self.exportFinished)
         self._rest_timer = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest_timer.timeout.connect(self.scheduler.rest)
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_MS)
@@ -160,7 +144,7 @@ class MainWindow(QMainWindow):
 
         self._build_ui()
         build_menus(self)
-        self._update_actions()
+        update_actions(self)
         if self.model_path is not None:
             self.open_model(self.model_path)
         else:
@@ -185,28 +169,17 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([900, 360])
         self.setCentralWidget(splitter)
-        self.identity_panel: IdentityPanel | None = None
-        self.expression_panel: ExpressionPanel | None = None
-        self.detail_panel: DetailPanel | None = None
+        self.identity_panel = self.expression_panel = self.detail_panel = None  # (a model's: _on_model)
 
         self.mesh_label = QLabel("")
         self.mesh_label.setToolTip("Time and size of the last full-detail mesh")
         self.statusBar().addPermanentWidget(self.mesh_label)
 
-    def _build_panels(self, editor: "EditorModel") -> None:
-        space = editor.space
-        old_pages = [self.tabs.widget(i) for i in range(self.tabs.count())]
-        self.tabs.clear()
-        for page in old_pages:
-            page.deleteLater()
-        self.identity_panel = IdentityPanel(space, editor.identities)
-        self.expression_panel = ExpressionPanel(space)
-        self.detail_panel = DetailPanel()
-        self.tabs.addTab(self.identity_panel, "Identity")
-        self.tabs.addTab(self.expression_panel, "Expression")
-        self.tabs.addTab(self.detail_panel, "Detail")
-
-        ip, ep, dp = self.identity_panel, self.expression_panel, self.detail_panel
+    # =============================================================================== the document's events
+    def _on_model(self) -> None:
+        """A model is loaded: its panels, connected."""
+        ip, ep, dp = make_panels(self.tabs, self.space, self.editor.identities)
+        self.identity_panel, self.expression_panel, self.detail_panel = ip, ep, dp
         ip.coeffChanged.connect(lambda i, v: self._slider_edit(self.state.with_id_coeff(i, v)))
         ep.coeffChanged.connect(lambda i, v: self._slider_edit(self.state.with_exp_coeff(i, v)))
         ep.mixChanged.connect(lambda i, v: self._slider_edit(self.state.with_mix(i, v)))
@@ -220,31 +193,23 @@ class MainWindow(QMainWindow):
         ep.neutralClicked.connect(self.neutral_expression)
         dp.transferRequested.connect(self.transfer_details)
         dp.compareToggled.connect(self.viewport.set_compare)
-
-    # =============================================================================== the document's events
-    def _on_model(self) -> None:
-        self._build_panels(self.editor)
         self.detail_panel.set_sources([label for label, _ in self.document.detail_sources])
         self._sync_panels()
 
     def _on_state(self, fresh: bool, slider: bool) -> None:
         if not slider:  # (a slider's own edit: the panels show it already)
             self._sync_panels()
-            self._update_actions()
+            update_actions(self)
 
     def _on_view(self, what: str, remesh: bool = True) -> None:
+        check_view_actions(self, what)
         doc = self.document
         if what == "colour_mode":
-            self.colour_actions[doc.colour_mode].setChecked(True)
             self.viewport.set_colour_mode(doc.colour_mode)
         elif what == "scan_mode":
-            self.scan_actions[doc.scan_mode].setChecked(True)
             self.viewport.set_scan_mode(doc.scan_mode)
         elif what == "landmarks":
-            self.landmarks_action.setChecked(doc.show_landmarks)
             self.viewport.set_landmarks_visible(doc.show_landmarks)
-        elif what == "quality" and doc.quality in self.quality_actions:
-            self.quality_actions[doc.quality].setChecked(True)
 
     def _on_fit(self, outcome: "FitOutcome") -> None:
         self.viewport.set_scan(outcome.scan_vertices, outcome.scan_faces, outcome.errors_mm)
@@ -262,7 +227,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self._loading = True
         self.model_error = None
-        self._update_actions()
+        update_actions(self)
         self.set_activity(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
         if self.editor is None:
             self.viewport.show_placeholder(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
@@ -287,7 +252,7 @@ class MainWindow(QMainWindow):
         self.document.load_model(editor)
         self.scheduler.attach(computer.run)
         self.setWindowTitle(f"{WINDOW_TITLE} \N{EM DASH} {editor.name}")
-        self._update_actions()
+        update_actions(self)
         self.statusBar().showMessage(f"Loaded {editor.describe()} in {editor.load_seconds:.1f} s", 5000)
         self.modelLoaded.emit(str(editor.path))
 
@@ -295,7 +260,7 @@ class MainWindow(QMainWindow):
         self._loading = False
         text = str(exc) if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
         self.model_error = text
-        self._update_actions()
+        update_actions(self)
         if self.editor is None:
             self.viewport.show_placeholder("No face model loaded")
             self.statusBar().showMessage(PLACEHOLDER_STATUS)
@@ -317,10 +282,6 @@ class MainWindow(QMainWindow):
         self._rest_timer.stop()
         self.scheduler.release()
         self.document.commit()
-
-    def set_state(self, state: FaceState, *, commit: bool = True, fresh: bool = True) -> None:
-        """Show ``state`` (a discrete edit: a button, a pick, undo, a session, a fit)."""
-        self.document.set_state(state, commit=commit, fresh=fresh)
 
     def undo(self) -> None:
         if self.document.undo():
@@ -370,128 +331,17 @@ class MainWindow(QMainWindow):
 
     def wait_until_ready(self, timeout_s: float = 120.0) -> bool:
         """Process events until ``is_ready`` (screenshots, scripts). False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        loop = QEventLoop()
-        poll = QTimer(interval=20)  # the event loop sleeps in between (no busy wait that would hog the GIL)
-        poll.timeout.connect(lambda: (self.is_ready() or time.monotonic() > deadline) and loop.quit())
-        poll.start()
-        if not self.is_ready():
-            loop.exec()
-        poll.stop()
-        QApplication.processEvents()
-        return self.is_ready()
+        return wait_until(self.is_ready, timeout_s)
 
     # =============================================================================== fitting
     def load_scan(self, path: Path | str) -> None:
         """Fit the model to a scan (background, with a progress dialog and Cancel)."""
-        path = Path(path)
-        if self.editor is None:
-            self.show_error("Load scan", "Open a face model first.")
-            return
-        if self._fit_task is not None:
-            return
-        self.document.flush()
-        options = self.fit_options or FitOptions()
-        self._fit_dialog = FitProgressDialog(path, options.steps, self, self.cancel_fit)
-        self.fit_phase = None
-        model, relay = self.editor.model, self._relay
-
-        def work(cancel) -> "FitOutcome | None":
-            from app import engine
-
-            def progress(step: int, steps: int, phase: str) -> None:
-                relay.post(lambda: self._on_fit_progress(step, steps, phase))
-
-            try:
-                return engine.fit_scan_file(model, path, options, progress=progress, cancel=cancel)
-            except Exception as exc:
-                if engine.is_cancelled_fit(exc):
-                    return None  # cancelled: no outcome
-                raise
-
-        self._fit_task = self.tasks.start(work, lambda out: self._on_fit_done(path, out),
-                                          lambda exc: self._on_fit_failed(path, exc), "fit")
-        self._fit_dialog.show()
-        self.set_activity(f"Fitting {path.name}\N{HORIZONTAL ELLIPSIS}")
-
-    def cancel_fit(self) -> None:
-        if self._fit_task is not None:
-            self._fit_task.cancel()
-            if self._fit_dialog is not None:
-                self._fit_dialog.setLabelText("Cancelling\N{HORIZONTAL ELLIPSIS}")
-            self.set_activity("Cancelling the fit\N{HORIZONTAL ELLIPSIS}")
-
-    @property
-    def fit_dialog(self) -> FitProgressDialog | None:
-        return self._fit_dialog
-
-    def _on_fit_progress(self, step: int, steps: int, phase: str) -> None:
-        if self._fit_dialog is None or self._fit_task is None or self._fit_task.cancel_event.is_set():
-            return
-        self.fit_phase = phase
-        self._fit_dialog.show_progress(step, steps, phase)
-
-    def _close_fit_dialog(self) -> None:
-        self._fit_task = None
-        if self._fit_dialog is not None:
-            self._fit_dialog.finish()
-            self._fit_dialog = None
-
-    def _on_fit_done(self, path: Path, outcome: "FitOutcome | None") -> None:
-        self._close_fit_dialog()
-        if outcome is None:
-            self.set_activity(f"Fit of {path.name} cancelled")
-            self.fitFinished.emit("cancelled")
-            return
-        if self.editor is None or self._closing:
-            return
-        self.document.add_fit(outcome)  # its scan and details (_on_fit), then the fitted face
-        self._update_actions()
-        self.set_colour_mode("error")
-        self.recent.add("scan", outcome.path)
-        self.set_activity(outcome.summary().capitalize())
-        self.fitFinished.emit("done")
-
-    def _on_fit_failed(self, path: Path, exc: BaseException) -> None:
-        self._close_fit_dialog()
-        text = str(exc) if isinstance(exc, (ImFaceError, ValueError)) else f"{type(exc).__name__}: {exc}"
-        self.show_error("Could not fit the scan", f"{path.name} could not be fitted.\n\n{text}")
-        self.set_activity(f"Fit of {path.name} failed")
-        self.fitFinished.emit("failed")
+        self.scan_fit.start(Path(path), self.fit_options)
 
     # =============================================================================== export
     def export_mesh(self, path: Path | str, colors: bool = False) -> None:
         """Write the full-detail face to ``path`` (.obj or .ply, millimetres), in the background."""
-        path = Path(path)
-        if self.editor is None or self.state is None:
-            self.show_error("Export", "There is no face to export yet.")
-            self.exportFinished.emit("")
-        elif path.suffix.lower() not in (".obj", ".ply"):
-            self.show_error("Could not export", f"`{path.name}`: choose a file name ending in .obj or .ply.")
-            self.exportFinished.emit("")
-        else:
-            self.scheduler.export(path, colors)  # now, or once the full-detail mesh is on screen
-
-    def start_export(self, dm: "DisplayMesh", path: Path, colors: bool) -> None:
-        model = self.editor.model
-
-        def work(_cancel) -> Path:
-            from app import engine
-
-            return engine.export_face(dm.mesh, path, colors, model, dm.job.codes, dm.job.state.detail_scale)
-
-        self.set_activity(f"Exporting {path.name}\N{HORIZONTAL ELLIPSIS}")
-        self.tasks.start(work, self._on_export_done, lambda exc: self.export_failed(path, exc), "export")
-
-    def _on_export_done(self, path: Path) -> None:
-        self.set_activity(f"Exported {path}")
-        self.exportFinished.emit(str(path))
-
-    def export_failed(self, path: Path, exc: BaseException) -> None:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        self.show_error("Could not export", f"The face could not be written to\n{path}\n\n{reason}")
-        self.set_activity(f"Export to {path.name} failed")
-        self.exportFinished.emit("")
+        self.mesh_export.request(Path(path), colors)
 
     # =============================================================================== sessions
     def save_session(self, path: Path | str) -> bool:
@@ -525,17 +375,6 @@ class MainWindow(QMainWindow):
         return True
 
     # =============================================================================== helpers
-    def _update_actions(self) -> None:
-        has_model = self.editor is not None
-        for action in (self.load_scan_action, self.export_action, self.export_colors_action,
-                       self.open_session_action, self.save_session_action):
-            action.setEnabled(has_model)
-        self.undo_action.setEnabled(self.document.can_undo)
-        self.redo_action.setEnabled(self.document.can_redo)
-        self.colour_actions["error"].setEnabled(self.fit is not None)
-        for action in self.scan_actions.values():
-            action.setEnabled(self.fit is not None)
-
     def set_activity(self, text: str) -> None:
         self.statusBar().showMessage(text)
 
@@ -553,8 +392,7 @@ class MainWindow(QMainWindow):
         self._commit_timer.stop()
         self.scheduler.close(timeout=0.5)
         self.tasks.cancel_all()
-        if self._fit_dialog is not None:
-            self._fit_dialog.close()
+        self.scan_fit.close()
         # Release the render window before Qt tears the widget down (pyvistaqt #762).
         self.viewport.close_viewport()
         super().closeEvent(event)

@@ -17,7 +17,7 @@ from app.document import COLOUR_MODES, SCAN_MODES
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-__all__ = ["QUALITIES", "build_menus", "fill_recent_menu"]
+__all__ = ["QUALITIES", "build_menus", "check_view_actions", "fill_recent_menu", "update_actions"]
 
 QUALITIES = {96: "Draft (96\N{SUPERSCRIPT THREE})", 128: "Standard (128\N{SUPERSCRIPT THREE})",
              192: "High (192\N{SUPERSCRIPT THREE})", 256: "Full (256\N{SUPERSCRIPT THREE})"}
@@ -138,3 +138,29 @@ def fill_recent_menu(w: "MainWindow") -> None:
     else:
         menu.addSeparator()
         menu.addAction("Clear the list", w.recent.clear)
+
+
+def update_actions(w: "MainWindow") -> None:
+    """Enable what the window's document allows now."""
+    has_model = w.editor is not None
+    for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.open_session_action,
+                   w.save_session_action):
+        action.setEnabled(has_model)
+    w.undo_action.setEnabled(w.document.can_undo)
+    w.redo_action.setEnabled(w.document.can_redo)
+    w.colour_actions["error"].setEnabled(w.fit is not None)
+    for action in w.scan_actions.values():
+        action.setEnabled(w.fit is not None)
+
+
+def check_view_actions(w: "MainWindow", what: str) -> None:
+    """Check the action of the document's view setting ``what`` ("colour_mode", "scan_mode", "landmarks", "quality")."""
+    doc = w.document
+    if what == "colour_mode":
+        w.colour_actions[doc.colour_mode].setChecked(True)
+    elif what == "scan_mode":
+        w.scan_actions[doc.scan_mode].setChecked(True)
+    elif what == "landmarks":
+        w.landmarks_action.setChecked(doc.show_landmarks)
+    elif what == "quality" and doc.quality in w.quality_actions:
+        w.quality_actions[doc.quality].setChecked(True)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -27,7 +28,7 @@ from superqt.utils import signals_blocked
 
 from app.face_state import DETAIL_RANGE, MIX_RANGE, SIGMA_RANGE, FaceSpace, FaceState
 
-__all__ = ["DetailPanel", "ExpressionPanel", "IdentityPanel", "SliderGroup"]
+__all__ = ["DetailPanel", "ExpressionPanel", "IdentityPanel", "SliderGroup", "make_panels"]
 
 
 def _pretty(name: str) -> str:
@@ -254,3 +255,16 @@ class DetailPanel(QWidget):
 
     def set_state(self, state: FaceState) -> None:
         self.strength.set_values([state.detail_scale])
+
+
+def make_panels(tabs: QTabWidget, space: FaceSpace, identities: Sequence[str]
+                ) -> tuple[IdentityPanel, ExpressionPanel, DetailPanel]:
+    """The three panels of a model as the pages of ``tabs`` (its old pages are deleted)."""
+    old_pages = [tabs.widget(i) for i in range(tabs.count())]
+    tabs.clear()
+    for page in old_pages:
+        page.deleteLater()
+    panels = IdentityPanel(space, identities), ExpressionPanel(space), DetailPanel()
+    for panel, title in zip(panels, ("Identity", "Expression", "Detail")):
+        tabs.addTab(panel, title)
+    return panels
