@@ -22,7 +22,7 @@ from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid, sparse_mesh
 from imface_core.engine.field import FaceField
 from imface_core.engine.memory import check_extraction_memory
-from imface_core.engine.region import crop_mesh
+from imface_core.engine.region import clip_mesh, crop_mesh, vertex_share
 
 __all__ = ["check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
            "RESOLUTION_RANGE"]
@@ -117,12 +117,17 @@ def finish_face_mesh(face: FaceField, mesh: trimesh.Trimesh, x_t=None, crop: boo
     """The last steps every face mesh takes: cut to the model's face region (``crop``), correspondence
     colours (``colors``) and stray pieces dropped. ``x_t``: the vertices' template coordinates when known."""
     region = face.model.region if crop else None
-    if len(mesh.vertices) and (region is not None or colors):
-        if x_t is None:
-            x_t = evaluate_in_chunks(face.template_coords, np.asarray(mesh.vertices, dtype=np.float32),
-                                     DEFAULT_CHUNK * 4, cancel).reshape(-1, 3)
+
+    def warp(points: np.ndarray) -> np.ndarray:
+        return evaluate_in_chunks(face.template_coords, np.asarray(points, dtype=np.float32), DEFAULT_CHUNK * 4,
+                                  cancel).reshape(-1, 3)
+
+    if len(mesh.vertices) and (colors or x_t is not None):
+        x_t = warp(mesh.vertices) if x_t is None else x_t
         if region is not None:
             mesh, x_t = crop_mesh(mesh, x_t, region)
         if colors:
             mesh.visual.vertex_colors = correspondence_colors(x_t)
+    elif len(mesh.vertices) and region is not None:  # no colours: map only what the cut needs
+        mesh, _ = clip_mesh(mesh, vertex_share(mesh.vertices, warp, region), region.threshold)
     return drop_small_pieces(mesh, min_piece_share)
