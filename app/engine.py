@@ -35,7 +35,7 @@ from app.jobs import FitOptions, MeshJob
 
 __all__ = [
     "CheckpointError", "DISPLAY_TRIANGLES", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
-    "PREVIEW_CELLS", "decimated_for_display", "export_face", "fit_scan_file", "is_cancelled_fit", "landmarks5", "load_editor_model",
+    "PREVIEW_CELLS", "decimated_for_display", "export_face", "fit_scan_file", "landmarks5", "load_editor_model",
     "preview_stride", "scan_landmarks", "set_compute_threads", "snap_to_vertices", "to_polydata",
 ]
 
@@ -323,7 +323,7 @@ def fit_scan_file(model: FaceModel, path: str | Path, options: FitOptions = FitO
     """Fit ``model`` to the scan at ``path`` (worker thread); landmarks beside the scan are used when found
     (``scan_landmarks``).
 
-    ``progress(step, steps, phase)`` follows the fit. Raises ``ScanError`` (bad file), ``FitCancelled``
+    ``progress(step, steps, phase)`` follows the fit. Raises ``ScanError`` (bad file), ``imface_core.errors.Cancelled``
     (cancelled) or ``ValueError`` (the fit does not describe the scan).
     """
     from imface_core.fitting import FitSettings, fit_scan
@@ -357,9 +357,4 @@ def scan_landmarks(path: Path) -> Path | None:
             return candidate
     return None
 
-
-def is_cancelled_fit(exc: BaseException) -> bool:
-    from imface_core.fitting import FitCancelled
-
-    return isinstance(exc, FitCancelled)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.face_state import FaceState
+from imface_core.settings import FitSettings
 
 if TYPE_CHECKING:
     from imface_core.face_codes import FaceCodes
@@ -42,8 +43,8 @@ class MeshJob:
 
 @dataclass(frozen=True)
 class FitOptions:
-    steps: int = 300
-    """Optimisation steps of the code fit."""
+    steps: int = FitSettings.steps
+    """Optimisation steps of the code fit (the same default as ``imface fit``)."""
     sample_points: int = 60_000
     """Surface samples taken from the scan."""
     mesh_resolution: int = 128

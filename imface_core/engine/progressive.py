@@ -27,7 +27,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import trimesh
@@ -39,7 +39,10 @@ from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelRe
 from imface_core.engine.face_mesh import METHODS, check_resolution, face_mesh, face_plan, finish_face_mesh
 from imface_core.engine.field import FaceField
 from imface_core.errors import CodesError
-from imface_core.face_model import FaceCodes, FaceModel
+from imface_core.face_codes import FaceCodes
+
+if TYPE_CHECKING:
+    from imface_core.face_model import FaceModel
 
 log = logging.getLogger(__name__)
 
