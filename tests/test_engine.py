@@ -24,7 +24,7 @@ from imface_core.engine.extraction import ExtractionSettings, SparseGrid, sparse
 from imface_core.engine.field import FaceField
 from imface_core.engine.cleanup import drop_small_pieces
 from imface_core.engine.grid import dense_mesh, grid_axis, grid_points, grid_spacing, indices_to_points
-from imface_core.engine.metrics import chamfer, chamfer_mm
+from imface_core.metrics import chamfer_mm
 from imface_core.engine.navigation import LatentNavigator, code_space
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
 from imface_core.engine.displacement import keep_orientation
@@ -155,14 +155,14 @@ def test_displacement_path_is_close_to_exact_fine_mesh(amplified, face_codes):
     exact = amplified.mesh(codes, n)
     fast = amplified.mesh(codes, n, method="displace")
     coarse = amplified.mesh(codes, n, detail=False)
-    detail_size = chamfer(coarse, exact, 5000)[0]
+    detail_size = chamfer_mm(coarse, exact, 5000)
     assert detail_size > 2e-4  # the details are real (> 0.02 mm on average) ...
     # ... and the displaced vertices lie on the fine surface: as close to it as marching cubes' own
     # vertices at this resolution (a Chamfer to the exact mesh would mostly measure the grid's error).
     fine = FaceField(amplified, codes, detail=True)
     off_coarse, off_fast, off_exact = (np.abs(fine.sdf(m.vertices)).mean() for m in (coarse, fast, exact))
     assert off_fast < 0.3 * off_coarse and off_fast < 1.5 * off_exact
-    assert chamfer(fast, exact, 5000)[0] < 0.6 * detail_size
+    assert chamfer_mm(fast, exact, 5000) < 0.6 * detail_size
 
 
 # ------------------------------------------------------------------------------------ cancelling
