@@ -1,4 +1,5 @@
-"""Settings of the fit (``FitSettings``, ``AlignSettings``) and of the wrinkle-field polish (``PolishSettings``): plain dataclasses, torch-free, so that the command
+"""Settings of the commands: the fit (``FitSettings``, ``AlignSettings``), the wrinkle-field polish
+(``PolishSettings``), data preparation (``PrepSettings``), ...: plain dataclasses, torch-free, so that the command
 line is made from them (``imface_core.commands.settings``) without loading the model's libraries. Each field's
 default, its docstring (the command's help) and the checks in ``__post_init__`` are the only place they are
 written.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings"]
+__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,26 @@ POLISH_PRESETS = {
                          plane_smooth_texels=0.35, plane_lr_scale=0.0),
 }
 """Named polish recipes: ``v5`` made the shipped model's wrinkle field (resources/MODEL_CARD.md)."""
+
+
+@dataclass(frozen=True)
+class PrepSettings:
+    """How ``imface prep`` (``imface_core.data.prep``) turns a raw scan into training samples."""
+
+    surface_points: int = 235_000
+    """Surface points (with normals) sampled per scan."""
+    free_points: int = 15_000
+    """Free-space points (with SDF and gradient) sampled per scan."""
+    near_fraction: float = 0.35
+    """Share of the free-space points jittered around the surface (the others uniform in the unit ball)."""
+    seed: int = 0
+    """Seed of the sampling (each scan's own seed is drawn from it and the scan's name)."""
+    write_mesh: bool = True
+    """Write the pseudo-watertight .ply beside each npz (training does not read it; evaluation and fitting do)."""
+
+    def __post_init__(self) -> None:
+        for name in ("surface_points", "free_points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"prep: {name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.near_fraction <= 1:
+            raise ValueError(f"prep: near_fraction must be between 0 and 1, got {self.near_fraction}")

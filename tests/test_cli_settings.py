@@ -12,9 +12,14 @@ import pytest
 from imface_core.cli import build_parser, main as cli_main
 from imface_core.commands.polish import POLISH_OPTIONS
 from imface_core.commands.settings import field_docs
-from imface_core.settings import POLISH_PRESETS, AlignSettings, FitSettings, PolishSettings
+from imface_core.settings import POLISH_PRESETS, AlignSettings, FitSettings, PolishSettings, PrepSettings
 
-CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,)}
+CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,), "prep": (PrepSettings,)}
+"""The commands whose settings options are made from dataclasses, and those dataclasses."""
+LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4}
+"""How many options each command at least takes from its dataclasses."""
+OWN_DEFAULTS = {"threads"}
+"""Options that are no setting of a dataclass but state a number as their default."""
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -39,11 +44,11 @@ def test_help_states_the_dataclass_defaults_and_docs(command):
             assert " ".join(docs[name].split()) in " ".join(action.help.split()), name
             assert f"{action.option_strings[0]}" in text
             seen += 1
-    assert seen >= (3 if command == "fit" else len(POLISH_OPTIONS))
+    assert seen >= LEAST_OPTIONS[command]
     # no option of these commands writes a default of its own in its help ("default N" outside the generated end)
     for action in parser._actions:
         if action.help and not str(action.dest).split(".")[0] in {c.__name__ for c in CONVERTED[command]}:
-            assert not re.search(r"default \d", action.help) or action.dest in ("threads",), (action.dest, action.help)
+            assert not re.search(r"default \d", action.help) or action.dest in OWN_DEFAULTS, (action.dest, action.help)
 
 
 def test_fit_help_states_the_true_step_count():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import PrepSettings
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,12 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--raw", required=True, help="raw scan folder (RAW_DIR)")
     p.add_argument("--out", required=True, help="output folder (DATA_DIR)")
-    p.add_argument("--surface-points", type=int, default=235_000)
-    p.add_argument("--free-points", type=int, default=15_000)
-    p.add_argument("--seed", type=int, default=0)
+    add_settings_options(p, PrepSettings, ["surface_points", "free_points", "seed", "write_mesh"],
+                         flags={"write_mesh": "--mesh"})
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every CPU core)")
-    p.add_argument("--no-mesh", action="store_true",
-                   help="skip the .ply beside each npz (training does not read it; evaluation and fitting do)")
     p.add_argument("--overwrite", action="store_true", help="redo scans that already have outputs")
     p.set_defaults(func=run)
 
@@ -36,21 +36,19 @@ PREPARED_MESH_BYTES = 2_700_000
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imface_core.data.prep import PrepSettings, find_raw_scans, prepare_dataset
+    from imface_core.data.prep import find_raw_scans, prepare_dataset
     from imface_core.data.synth import default_jobs
     from pathlib import Path
 
     from imface_core.errors import DatasetError
     from imface_core.io_utils import check_output_path
 
-    settings = PrepSettings(
-        surface_points=args.surface_points, free_points=args.free_points, seed=args.seed, write_mesh=not args.no_mesh
-    )
+    settings = settings_from_args(PrepSettings, args)
     if not Path(args.raw).is_dir():
         raise DatasetError(f"raw scan folder not found: `{args.raw}` (RAW/<person>/<k>_<expression>.ply, e.g. from "
                            "`imface synth`)")
     total = len(find_raw_scans(Path(args.raw)))
-    per_scan = PREPARED_SCAN_BYTES + (0 if args.no_mesh else PREPARED_MESH_BYTES)
+    per_scan = PREPARED_SCAN_BYTES + (PREPARED_MESH_BYTES if settings.write_mesh else 0)
     check_output_path(args.out, folder=True, expected_bytes=total * per_scan)
     with tqdm(total=total, unit="scan", desc="prep") as bar:
         done, skipped = prepare_dataset(

@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from imface_core.data.normalize import (
 from imface_core.data.prepared import pack
 from imface_core.data.sampling import sample_free_space, sample_surface, signed_distance
 from imface_core.io_utils import atomic_write_text, save_npz_atomic, write_ply_atomic
+from imface_core.settings import PrepSettings  # torch-free, with the other commands' settings
 
 SCAN_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_\-]+)\.(ply|obj)$")
 PREP_INFO = "prep.json"
@@ -36,15 +36,6 @@ PREP_INFO = "prep.json"
 
 class ScanError(ValueError):
     """A raw scan that cannot be used; the message names the file and the reason."""
-
-
-@dataclass(frozen=True)
-class PrepSettings:
-    surface_points: int = 235_000
-    free_points: int = 15_000
-    near_fraction: float = 0.35
-    seed: int = 0
-    write_mesh: bool = True  # the .ply beside each npz (evaluation and fitting read it; training does not)
 
 
 def landmark_path(scan: Path) -> Path:
