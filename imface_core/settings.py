@@ -1,5 +1,5 @@
 """Settings of the commands: the fit (``FitSettings``, ``AlignSettings``), the wrinkle-field polish
-(``PolishSettings``), data preparation (``PrepSettings``), ...: plain dataclasses, torch-free, so that the command
+(``PolishSettings``), data preparation (``PrepSettings``), the engine benchmark (``BenchSettings``), ...: plain dataclasses, torch-free, so that the command
 line is made from them (``imface_core.commands.settings``) without loading the model's libraries. Each field's
 default, its docstring (the command's help) and the checks in ``__post_init__`` are the only place they are
 written.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings"]
+__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +231,32 @@ class PrepSettings:
                 raise ValueError(f"prep: {name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.near_fraction <= 1:
             raise ValueError(f"prep: near_fraction must be between 0 and 1, got {self.near_fraction}")
+
+
+@dataclass
+class BenchSettings:
+    """What ``imface bench`` (``imface_core.engine.benchmark.run_benchmark``) measures."""
+
+    resolution: int = 256
+    """Resolution of ``model.mesh`` (and of the baseline unless ``baseline_resolution`` is set)."""
+    baseline_resolution: int | None = None
+    """Resolution of the dense baseline (None: same as ``resolution``; a lower one is scaled by (N/Nb)^3; 0: skip
+    the baseline)."""
+    repeats: int = 3
+    """Timed repetitions of ``model.mesh`` (median reported); previews run ``repeats`` x 2 slider steps."""
+    preview_stride: int = 4
+    """Preview level of the progressive mesher (256 / 4: a 64-cell preview)."""
+    slider_step: float = 0.25
+    """Size of one slider step, in sigma of the first expression principal direction."""
+    chamfer_samples: int = 50_000
+    """Surface samples of each mesh for the Chamfer distances."""
+    identity: int = 0
+    expression: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("resolution", "repeats", "preview_stride", "chamfer_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"bench: {name} must be at least 1, got {getattr(self, name)}")
+        if self.baseline_resolution is not None and self.baseline_resolution < 0:
+            raise ValueError(f"bench: baseline_resolution must be 0 (no baseline) or more, got "
+                             f"{self.baseline_resolution}")

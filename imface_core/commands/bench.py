@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import BenchSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--repeats for a short run.",
     )
     p.add_argument("--model", default=None, help="model file (default: the shipped resources/imface_compact.pt)")
-    p.add_argument("--resolution", type=int, default=256)
-    p.add_argument("--baseline-resolution", type=int, default=None,
-                   help="dense baseline resolution (default: --resolution; a lower one is scaled by (N/Nb)^3; 0 skips it)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--preview-stride", type=int, default=4)
-    p.add_argument("--chamfer-samples", type=int, default=50_000)
+    add_settings_options(p, BenchSettings, ["resolution", "baseline_resolution", "repeats", "preview_stride",
+                                            "chamfer_samples"])
     add_device_option(p)
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     p.set_defaults(func=run)
@@ -32,18 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from imface_core.engine.benchmark import BenchSettings, format_report, run_benchmark
+    from imface_core.engine.benchmark import format_report, run_benchmark
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
     from imface_core.compute import resolve_device
     from imface_core.io_utils import atomic_write_text, check_output_path
 
+    settings = settings_from_args(BenchSettings, args)
     device = resolve_device(args.device)
     if args.json:
         check_output_path(args.json)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
-    settings = BenchSettings(resolution=args.resolution, baseline_resolution=args.baseline_resolution,
-                             repeats=args.repeats, preview_stride=args.preview_stride,
-                             chamfer_samples=args.chamfer_samples)
     result = run_benchmark(model, settings, progress=lambda line: print(line, flush=True))
     print()
     print(format_report(result))

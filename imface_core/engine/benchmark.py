@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from imface_core.settings import BenchSettings  # torch-free, with the other commands' settings
+
 log = logging.getLogger(__name__)
 
 __all__ = ["BenchSettings", "run_benchmark", "format_report", "machine_description"]
@@ -30,23 +32,6 @@ __all__ = ["BenchSettings", "run_benchmark", "format_report", "machine_descripti
 GOAL_PREVIEW_S = 0.150
 GOAL_SPEEDUP = 30.0
 GOAL_CHAMFER_MM = 0.05
-
-
-@dataclass
-class BenchSettings:
-    resolution: int = 256
-    """Resolution of ``model.mesh`` (and of the baseline unless ``baseline_resolution`` is set)."""
-    baseline_resolution: int | None = None
-    """Resolution of the dense baseline (None: same as ``resolution``; 0: skip the baseline)."""
-    repeats: int = 3
-    """Timed repetitions of ``model.mesh`` (median reported); previews run ``repeats`` x 2 slider steps."""
-    preview_stride: int = 4
-    """Preview level of the progressive mesher (256 / 4: a 64-cell preview)."""
-    slider_step: float = 0.25
-    """Size of one slider step, in sigma of the first expression principal direction."""
-    chamfer_samples: int = 50_000
-    identity: int = 0
-    expression: int = 0
 
 
 @dataclass
