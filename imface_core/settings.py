@@ -1,5 +1,5 @@
 """Settings of the commands: the fit (``FitSettings``, ``AlignSettings``), the wrinkle-field polish
-(``PolishSettings``), data preparation (``PrepSettings``), the engine benchmark (``BenchSettings``), ...: plain dataclasses, torch-free, so that the command
+(``PolishSettings``), data preparation (``PrepSettings``), the engine benchmark (``BenchSettings``), the evaluation (``EvalSettings``), ...: plain dataclasses, torch-free, so that the command
 line is made from them (``imface_core.commands.settings``) without loading the model's libraries. Each field's
 default, its docstring (the command's help) and the checks in ``__post_init__`` are the only place they are
 written.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings"]
+__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings", "EvalSettings"]
 
 
 @dataclass(frozen=True)
@@ -260,3 +260,43 @@ class BenchSettings:
         if self.baseline_resolution is not None and self.baseline_resolution < 0:
             raise ValueError(f"bench: baseline_resolution must be 0 (no baseline) or more, got "
                              f"{self.baseline_resolution}")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What ``imface eval`` (``imface_core.evaluation.runner.run_eval``) fits and where it writes."""
+
+    data_dir: str
+    """Prepared held-out scans (DATA/<identity>/<k>_<expression>.npz + .ply)."""
+    out_dir: str = "eval_out"
+    """Output folder (results.jsonl, table.md, summary.json, eval_settings.json)."""
+    raw_dir: str | None = None
+    """Fit the raw scans of this folder (same names) through the full user path (alignment without landmarks)
+    instead of the prepared samples."""
+    train_raw_dir: str | None = None
+    """Raw training scans for the PCA baseline (unset: DATA_DIR/../raw_train when it exists)."""
+    limit: int | None = None
+    """Evaluate only this many held-out scans, taken in round-robin order (every expression before any repeats;
+    unset or 0: all)."""
+    steps: int | None = None
+    """Fitting steps per scan (unset: the fit's own, ``imface fit --steps``)."""
+    resolution: int = 128
+    """Mesh resolution of the reconstructions."""
+    seed: int = 0
+    """Seed of the fits, of the points sampled from each scan and of the MakeHuman faces."""
+    makehuman: int = 4
+    """Cross-dataset MakeHuman faces, fitted without landmarks (0: none)."""
+    makehuman_path: str | None = None
+    """mh_face_targets.npz of the MakeHuman faces (unset: ../shared/data/makehuman/mh_face_targets.npz)."""
+    pca: bool = True
+    """Fit the linear PCA baseline too (as many identity + expression parameters, built from the raw training
+    scans)."""
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"eval: steps must be at least 1, got {self.steps}")
+        if self.resolution < 8:
+            raise ValueError(f"eval: resolution must be at least 8, got {self.resolution}")
+        for name in ("limit", "makehuman"):
+            if (getattr(self, name) or 0) < 0:
+                raise ValueError(f"eval: {name} must be 0 or more, got {getattr(self, name)}")

@@ -12,13 +12,13 @@ import pytest
 from imface_core.cli import build_parser, main as cli_main
 from imface_core.commands.polish import POLISH_OPTIONS
 from imface_core.commands.settings import field_docs
-from imface_core.settings import (POLISH_PRESETS, AlignSettings, BenchSettings, FitSettings, PolishSettings,
-                                  PrepSettings)
+from imface_core.settings import (POLISH_PRESETS, AlignSettings, BenchSettings, EvalSettings, FitSettings,
+                                  PolishSettings, PrepSettings)
 
 CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,), "prep": (PrepSettings,),
-             "bench": (BenchSettings,)}
+             "bench": (BenchSettings,), "eval": (EvalSettings,)}
 """The commands whose settings options are made from dataclasses, and those dataclasses."""
-LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5}
+LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5, "eval": 10}
 """How many options each command at least takes from its dataclasses."""
 OWN_DEFAULTS = {"threads"}
 """Options that are no setting of a dataclass but state a number as their default."""

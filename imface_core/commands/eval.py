@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import EvalSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,18 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="prepared held-out scans (DATA_DIR from `imface prep`), or the "
                    "folder holding the splits when --split is given")
     p.add_argument("--split", default=None, help="evaluate DATA_DIR/SPLIT (e.g. test)")
-    p.add_argument("--raw", default=None, help="fit the raw held-out scans of this folder through the full user "
-                   "path (alignment without landmarks) instead of the prepared samples")
-    p.add_argument("--train-raw", default=None, help="raw training scans for the PCA baseline "
-                   "(default: DATA_DIR/../raw_train)")
-    p.add_argument("--out", default="eval_out", help="output folder (results.jsonl, table.md, summary.json)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only this many held-out scans")
-    p.add_argument("--steps", type=int, default=None, help="fitting steps per scan (default 300)")
-    p.add_argument("--resolution", type=int, default=128, help="mesh resolution of the reconstructions")
-    p.add_argument("--makehuman", type=int, default=4, help="cross-dataset MakeHuman faces (0: skip)")
-    p.add_argument("--makehuman-file", default=None, help="mh_face_targets.npz (default: ../shared/data/makehuman)")
-    p.add_argument("--no-pca", action="store_true", help="skip the PCA baseline")
-    p.add_argument("--seed", type=int, default=0)
+    add_settings_options(p, EvalSettings, ["raw_dir", "train_raw_dir", "out_dir", "limit", "steps", "resolution",
+                                           "makehuman", "makehuman_path", "pca", "seed"],
+                         flags={"raw_dir": "--raw", "train_raw_dir": "--train-raw", "out_dir": "--out",
+                                "makehuman_path": "--makehuman-file"})
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
                    "batches run faster on one thread than on two; 0 leaves torch's default)")
     add_device_option(p, "cpu", "a fit's small batches")
@@ -45,24 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.compute import resolve_device, set_compute_threads
     from imface_core.io_utils import check_output_path
 
-    from imface_core.evaluation.runner import EvalSettings, format_tables, run_eval, select_scans
+    from imface_core.evaluation.runner import format_tables, run_eval, select_scans
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
 
     from pathlib import Path
 
+    settings = settings_from_args(EvalSettings, args,
+                                  data_dir=str(Path(args.data) / args.split) if args.split else args.data)
     device = resolve_device(args.device)
-    check_output_path(args.out, folder=True)
+    check_output_path(settings.out_dir, folder=True)
     if args.threads:
         set_compute_threads(args.threads)
-    if args.split:
-        args.data = str(Path(args.data) / args.split)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
-    settings = EvalSettings(
-        data_dir=args.data, out_dir=args.out, raw_dir=args.raw, train_raw_dir=args.train_raw, limit=args.limit,
-        steps=args.steps, resolution=args.resolution, seed=args.seed, makehuman=args.makehuman,
-        makehuman_path=args.makehuman_file, pca=not args.no_pca,
-    )
-    total = len(select_scans(args.data, args.limit)) + max(0, args.makehuman)
+    total = len(select_scans(settings.data_dir, settings.limit)) + settings.makehuman
     import time
 
     with tqdm(total=total, unit="scan", desc="eval", mininterval=1.0) as bar:
@@ -76,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
 
         rows = run_eval(model, settings, progress=lambda name: bar.update(1), fit_progress=fit_progress)
     print(format_tables(rows, settings))
-    print(f"results: {args.out}/results.jsonl, table: {args.out}/table.md")
+    print(f"results: {settings.out_dir}/results.jsonl, table: {settings.out_dir}/table.md")
     return 0

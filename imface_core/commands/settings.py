@@ -51,8 +51,8 @@ def _default(f: dataclasses.Field) -> Any:
     raise TypeError(f"settings field `{f.name}` has no default")
 
 
-def _option_kwargs(hint: Any, default: Any) -> dict[str, Any]:
-    """argparse keywords for a field of type ``hint``."""
+def _option_kwargs(hint: Any, name: str) -> dict[str, Any]:
+    """argparse keywords for the field ``name`` of type ``hint``."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
         (hint,) = [a for a in args if a is not type(None)]
@@ -62,7 +62,7 @@ def _option_kwargs(hint: Any, default: Any) -> dict[str, Any]:
     if typing.get_origin(hint) is Literal:
         return {"choices": args, "type": type(args[0])}
     if hint in (int, float, str):
-        return {"type": hint, "metavar": {int: "N", float: "X", str: "S"}[hint]}
+        return {"type": hint, "metavar": {int: "N", float: "X", str: name.upper()}[hint]}
     raise TypeError(f"no command-line option for a setting of type {hint!r}")
 
 
@@ -80,18 +80,21 @@ def add_settings_options(parser: argparse.ArgumentParser, cls: type, names: Iter
         text = docs.get(name, "").replace("%", "%%")
         parser.add_argument((flags or {}).get(name, "--" + name.replace("_", "-")), dest=_dest(cls, name),
                             default=argparse.SUPPRESS, help=f"{text} (default: {shown})".strip(),
-                            **_option_kwargs(hints[name], default))
+                            **_option_kwargs(hints[name], name))
 
 
 def settings_from_args(cls: type, args: argparse.Namespace, base: Any = None, **fixed: Any) -> Any:
-    """``base`` (default ``cls()``) with the options of ``cls`` given on the command line and ``fixed``
-    replaced; a value the dataclass's own checks refuse is a ``CommandError`` with their message."""
+    """``base`` (default: the dataclass's defaults) with the options of ``cls`` given on the command line and
+    ``fixed`` replaced (``fixed`` gives the fields without a default); a value the dataclass's own checks refuse
+    is a ``CommandError`` with their message."""
     from imface_core.errors import CommandError
 
     prefix = f"{cls.__name__}."
     given = {key[len(prefix):]: value for key, value in vars(args).items() if key.startswith(prefix)}
     try:
-        return dataclasses.replace(cls() if base is None else base, **{**given, **fixed})
+        if base is None:
+            return cls(**{**given, **fixed})
+        return dataclasses.replace(base, **{**given, **fixed})
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 

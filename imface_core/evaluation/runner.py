@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +34,7 @@ from imface_core.fitting.pipeline import fit_scan, fitted_mesh, model_frame_surf
 from imface_core.fitting.samples import FitSamples, samples_from_prepared
 from imface_core.io_utils import atomic_write_text
 from imface_core.metrics import chamfer_fscore
+from imface_core.settings import EvalSettings  # torch-free, with the other commands' settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +42,6 @@ METHODS = ("full", "stage1", "pca")
 METHOD_NAMES = {"full": "ImFace++ (full)", "stage1": "stage 1 only", "pca": "PCA baseline"}
 RESULTS = "results.jsonl"
 SCAN_NAME = re.compile(r"^(\d+)_(.+)\.npz$")
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    data_dir: str
-    """Prepared held-out scans (DATA/<identity>/<k>_<expression>.npz + .ply)."""
-    out_dir: str
-    raw_dir: str | None = None
-    """Fit the raw scans of this folder (same names) through the full user path instead of the samples."""
-    train_raw_dir: str | None = None
-    """Raw training scans for the PCA baseline (default: DATA_DIR/../raw_train when it exists)."""
-    limit: int | None = None
-    """Scans to evaluate, taken in round-robin order (every expression before any repeats)."""
-    steps: int | None = None
-    resolution: int = 128
-    seed: int = 0
-    makehuman: int = 4
-    """Cross-dataset faces (0: none)."""
-    makehuman_path: str | None = None
-    pca: bool = True
 
 
 def select_scans(data_dir: str | Path, limit: int | None = None) -> list[dict]:
