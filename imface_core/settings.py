@@ -1,5 +1,5 @@
 """Settings of the commands: the fit (``FitSettings``, ``AlignSettings``), the wrinkle-field polish
-(``PolishSettings``), data preparation (``PrepSettings``), the engine benchmark (``BenchSettings``), the evaluation (``EvalSettings``), ...: plain dataclasses, torch-free, so that the command
+(``PolishSettings``), data preparation (``PrepSettings``), the engine benchmark (``BenchSettings``), the evaluation (``EvalSettings``), synthetic scans (``SynthSettings``), the face region (``RegionSettings``), ...: plain dataclasses, torch-free, so that the command
 line is made from them (``imface_core.commands.settings``) without loading the model's libraries. Each field's
 default, its docstring (the command's help) and the checks in ``__post_init__`` are the only place they are
 written.
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings", "EvalSettings"]
+__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings", "EvalSettings", "SynthSettings",
+           "RegionSettings"]
 
 
 @dataclass(frozen=True)
@@ -300,3 +301,36 @@ class EvalSettings:
         for name in ("limit", "makehuman"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"eval: {name} must be 0 or more, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """How many synthetic scans ``imface synth`` (``imface_core.data.synth.synthesize``) draws, and how."""
+
+    identities: int = 40
+    """People to draw."""
+    expressions: int = 20
+    """The first M named expressions of each person (``imface_core.data.expressions``)."""
+    seed: int = 0
+    """Different seeds give different people."""
+    sigma: float = 1.0
+    """Standard deviation of the identity coefficients."""
+
+    def __post_init__(self) -> None:
+        for name in ("identities", "expressions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if not self.sigma >= 0:
+            raise ValueError(f"--sigma must be 0 or more, got {self.sigma}")
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """How ``imface region`` (``imface_core.training.face_region.learn_face_region``) learns a face region."""
+
+    scans: int | None = None
+    """Use at most this many training scans (unset: all)."""
+
+    def __post_init__(self) -> None:
+        if self.scans is not None and self.scans < 1:
+            raise ValueError(f"region: scans must be at least 1, got {self.scans}")

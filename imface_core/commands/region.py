@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import RegionSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "unless --out is given)")
     p.add_argument("--data", required=True, help="the prepared data folder the model was trained on")
     p.add_argument("--out", default=None, help="write the model with its region here instead")
-    p.add_argument("--scans", type=int, default=None, help="use at most this many scans (default: all)")
+    add_settings_options(p, RegionSettings)
     add_device_option(p)
     p.set_defaults(func=run)
 
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.io_utils import check_output_path
     from imface_core.training.face_region import learn_face_region, store_face_region
 
+    settings = settings_from_args(RegionSettings, args)
     device = resolve_device(args.device)
     out = Path(args.out or args.model)
     check_output_path(out, expected_bytes=Path(args.model).stat().st_size if Path(args.model).is_file() else 0)
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        region = learn_face_region(model, args.data, max_scans=args.scans, progress=progress)
+        region = learn_face_region(model, args.data, max_scans=settings.scans, progress=progress)
     store_face_region(args.model, region, out)
     inside = float((region.coverage >= region.threshold).mean())
     print(f"wrote {out}: face region from {region.scans} scans, {region.coverage.shape} voxels of "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from imface_core.commands.settings import add_settings_options, settings_from_args
 from imface_core.data.expressions import EXPRESSION_NAMES
+from imface_core.settings import SynthSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"model: 100 for ICT) and named expressions ({', '.join(EXPRESSION_NAMES)}), add wrinkles and "
         "skin texture, and write OUT/<identity>/<k>_<expression>.ply with landmarks and a manifest. "
         "A scan is the skin plus the eyeballs when the model has them (ict_head_eyes.npz, the default): "
-        "the eyes show between open lids and closed lids cover them; eyeballs get no texture or wrinkles.",
+        "the eyes show between open lids and closed lids cover them; eyeballs get no texture or wrinkles. "
+        f"--expressions takes at most {len(EXPRESSION_NAMES)}.",
     )
     p.add_argument(
         "--face-model", default=None,
@@ -23,10 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "FaceXModel/ folder (default: ../shared/data/ict_facekit/ict_head_eyes.npz, or $IMFACE_SHARED/...)",
     )
     p.add_argument("--out", required=True, help="output folder (RAW_DIR)")
-    p.add_argument("--identities", type=int, default=40)
-    p.add_argument("--expressions", type=int, default=20, help=f"first M named expressions (max {len(EXPRESSION_NAMES)})")
-    p.add_argument("--seed", type=int, default=0, help="different seeds give different people")
-    p.add_argument("--sigma", type=float, default=1.0, help="std of the identity coefficients")
+    add_settings_options(p, SynthSettings)
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every CPU core)")
     p.set_defaults(func=run)
 
@@ -43,22 +43,23 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.errors import CommandError
     from imface_core.io_utils import check_output_path
 
+    settings = settings_from_args(SynthSettings, args)
     face_model = args.face_model or default_face_model()
     if face_model is None:
         raise CommandError(
             "no face model given and none found in ../shared/data/ict_facekit/: pass --face-model with "
             "ict_head_eyes.npz, ict_head_sockets.npz or an ICT-FaceKit FaceXModel/ folder"
         )
-    total = args.identities * args.expressions
+    total = settings.identities * settings.expressions
     check_output_path(args.out, folder=True, expected_bytes=total * RAW_SCAN_BYTES)
     with tqdm(total=total, unit="scan", desc="synth") as bar:
         synthesize(
             face_model,
             args.out,
-            args.identities,
-            args.expressions,
-            args.seed,
-            sigma=args.sigma,
+            settings.identities,
+            settings.expressions,
+            settings.seed,
+            sigma=settings.sigma,
             jobs=args.jobs or default_jobs(),
             progress=bar.update,
         )
