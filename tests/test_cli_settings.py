@@ -78,3 +78,32 @@ def test_the_v5_preset_is_the_model_card_recipe_and_flags_change_it():
         True, 200, 200, "residuals", "code")
     assert (v5.lr_net, v5.lr_codes, v5.plane_lr_scale, v5.batch_scans, v5.points, v5.steps) == (
         1e-3, 0.0, 0.0, 800, 128, 2000)
+
+
+def test_train_options_state_the_presets_values_and_the_fields_docs():
+    from imface_core.commands.train import OVERRIDES
+    from imface_core.model.config import ModelConfig
+    from imface_core.training.config import PRESETS, TrainConfig, preset
+
+    parser = _subparser("train")
+    actions = {a.dest: a for a in parser._actions}
+    for option, field in OVERRIDES.items():
+        action = actions[option]
+        assert action.default is None  # None: the preset's value
+        owner = ModelConfig if field == "det_first_omega0" else TrainConfig
+        assert " ".join(field_docs(owner)[field].split()) in " ".join(action.help.split()), option
+        values = [getattr(preset(name).model if owner is ModelConfig else preset(name), field) for name in PRESETS]
+        shown = ", ".join(f"{name} {value}" for name, value in zip(PRESETS, values))
+        assert action.help.replace("%%", "%").endswith(f"(default: the --config preset's: {shown})"), action.help
+        assert not re.search(r"default \d", action.help), action.help
+
+
+def test_parsing_the_help_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from imface_core.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'trimesh', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

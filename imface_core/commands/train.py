@@ -7,6 +7,15 @@ import sys
 from dataclasses import replace
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import field_docs
+from imface_core.model.config import ModelConfig
+from imface_core.training.config import CONTINUABLE, PRESETS, TrainConfig, preset
+
+OVERRIDES = {"stage1_steps": "stage1_steps", "stage2_steps": "stage2_steps", "batch_scans": "batch_scans",
+             "surface_points": "surface_points", "free_points": "free_points", "detail_frequency": "det_first_omega0",
+             "seed": "seed"}
+"""Options of ``imface train`` that replace a setting of the ``--config`` preset (unset: the preset's), and the
+``TrainConfig`` field each replaces (``det_first_omega0``: the ``ModelConfig`` of the preset)."""
 
 
 def _positive_int(text: str) -> int:
@@ -37,6 +46,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _preset_value(name: str, field: str):
+    cfg = preset(name)
+    return getattr(cfg.model if field in field_docs(ModelConfig) else cfg, field)
+
+
+def _override_option(p: argparse.ArgumentParser, option: str, value_type) -> None:
+    """``--option``: help from the docstring of the preset field it replaces, defaults from the presets."""
+    field = OVERRIDES[option]
+    doc = field_docs(ModelConfig if field in field_docs(ModelConfig) else TrainConfig)[field]
+    when = "Also with --resume." if field in CONTINUABLE else "New runs only."
+    defaults = ", ".join(f"{name} {_preset_value(name, field)}" for name in PRESETS)
+    p.add_argument("--" + option.replace("_", "-"), type=value_type, default=None,
+                   metavar="X" if value_type is _positive_float else "N",
+                   help=f"{doc} {when} (default: the --config preset's: {defaults})".replace("%", "%%"))
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -46,28 +71,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with DistributedDataParallel as well.",
     )
     p.add_argument("--data", required=True, help="prepared data folder (from `imface prep`)")
-    p.add_argument("--config", default="compact", choices=["tiny", "compact", "paper"])
+    p.add_argument("--config", default="compact", choices=PRESETS, help="the preset the options below change "
+                   "(default: %(default)s)")
     p.add_argument("--out", required=True, help="run folder (RUN_DIR)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--force", action="store_true", help="start a new run in a RUN_DIR that holds one (its "
                    "checkpoint.pt and model.pt are kept as checkpoint.prev.pt and model.prev.pt)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    p.add_argument("--stage1-steps", type=_non_negative_int, default=None, help="override the config's stage-1 steps")
-    p.add_argument("--stage2-steps", type=_non_negative_int, default=None,
-                   help="override the config's stage-2 steps (with --resume: lengthen a run's stage 2)")
-    p.add_argument("--batch-scans", type=_positive_int, default=None, help="scans per step (also with --resume)")
-    p.add_argument("--surface-points", type=_positive_int, default=None, help="surface points per scan per step (also with --resume)")
-    p.add_argument("--free-points", type=_positive_int, default=None, help="free-space points per scan per step (also with --resume)")
-    p.add_argument("--detail-frequency", type=_positive_float, default=None,
-                   help="first-layer frequency factor of the refinement (wrinkle) field, new runs only "
-                        "(default 30; 120 fitted one scan's wrinkles closer, see resources/MODEL_CARD.md)")
+    for option, value_type in (("stage1_steps", _non_negative_int), ("stage2_steps", _non_negative_int),
+                               ("batch_scans", _positive_int), ("surface_points", _positive_int),
+                               ("free_points", _positive_int), ("detail_frequency", _positive_float)):
+        _override_option(p, option, value_type)
     add_device_option(p)
-    p.add_argument("--seed", type=int, default=None)
+    _override_option(p, "seed", int)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from imface_core.training.config import preset, with_overrides
+    from imface_core.training.config import with_overrides
     from pathlib import Path
 
     from imface_core.compute import resolve_device

@@ -52,6 +52,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_minutes: float = 5.0
     seed: int = 0
+    """Seed of the networks' and codes' initialisation and of the scan and point sampling."""
 
     @property
     def total_steps(self) -> int:
@@ -76,6 +77,10 @@ class TrainConfig:
 CODE_SCALE = 100.0
 """``ModelConfig.code_scale`` of every preset: 1 / code_init_std, so that the codes reach the FiLM
 mapping nets as O(1) inputs."""
+
+
+PRESETS = ("tiny", "compact", "paper")
+"""The names ``preset`` knows (``imface train --config``)."""
 
 
 def preset(name: str) -> TrainConfig:
