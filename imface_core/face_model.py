@@ -173,8 +173,8 @@ class FaceModel:
         return out
 
     # -- meshes (imface_core.engine) -------------------------------------------------------------
-    def mesh(self, codes: FaceCodes, resolution: int = 256, detail: bool = True, detail_scale: float = 1.0,
-             colors: str | None = None, method: str = "exact", **kwargs):
+    def mesh(self, codes: FaceCodes, resolution: int | None = None, detail: bool = True, detail_scale: float = 1.0,
+             colors: str | None = None, method: str = "exact", topology: str = "marching_cubes", **kwargs):
         """``trimesh.Trimesh`` of the face in normalised units: dense-grid marching cubes at ``resolution``
         (N samples over [-1, 1], 2/(N-1) apart) evaluated sparsely (narrow-band octree, surface following on the
         last two levels: only isolated blobs smaller than 4 cells can be missed; pass
@@ -183,12 +183,24 @@ class FaceModel:
         ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
         fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
         Raises ``CodesError`` for unusable codes and ``ValueError`` for a resolution that is not a whole number
-        in ``face_mesh.RESOLUTION_RANGE``.
+        in ``face_mesh.RESOLUTION_RANGE``. ``resolution`` defaults to 256.
+
+        ``topology="template"``: the model's template mesh carried onto this face instead (the same vertex
+        count and order for every face; ``resolution`` is then the template mesh's, default 128; ``method``
+        does not apply; keyword options ``crop``, ``cancel``, ``iterations``, ``fine_correction``). See
+        ``imface_core.engine.template_topology``.
         """
+        if topology == "template":
+            from imface_core.engine.template_topology import template_face_mesh
+
+            return template_face_mesh(self, codes, resolution, detail=detail, detail_scale=detail_scale,
+                                      colors=colors, **kwargs)
+        if topology != "marching_cubes":
+            raise ValueError(f"topology must be 'marching_cubes' or 'template', got {topology!r}")
         from imface_core.engine.face_mesh import face_mesh
 
-        return face_mesh(self, codes, resolution, detail=detail, detail_scale=detail_scale, colors=colors,
-                         method=method, **kwargs)
+        return face_mesh(self, codes, 256 if resolution is None else resolution, detail=detail,
+                         detail_scale=detail_scale, colors=colors, method=method, **kwargs)
 
 
 def _as_points(points) -> np.ndarray:

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detail-from", default=None, metavar="SCAN_CODES",
                    help="take z_det from an .npz (z_id, z_exp, z_det) or IDENTITY:EXPRESSION")
     p.add_argument("--detail-scale", type=float, default=1.0, help="detail strength (0 = coarse shape)")
-    p.add_argument("--resolution", type=int, default=256, help="grid samples per axis over [-1, 1] (default 256)")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="grid samples per axis over [-1, 1] (default 256; with --topology template the template "
+                   "mesh's, default 128)")
+    p.add_argument("--topology", choices=["marching_cubes", "template"], default="marching_cubes",
+                   help="marching_cubes: this face's own mesh; template: the model's template mesh carried onto "
+                   "the face (the same vertex count and order for every face of the model)")
     p.add_argument("--method", choices=["exact", "displace"], default="exact",
                    help="exact fine-SDF marching cubes, or coarse surface + detail displacement (faster)")
     p.add_argument("--colors", choices=["none", "correspondence"], default="none",
@@ -57,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.engine.navigation import LatentNavigator
     from imface_core.engine.transfer import load_codes, save_codes, transfer_detail
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
+    from imface_core.engine.template_topology import TEMPLATE_RESOLUTION
 
     out = Path(args.out)
+    if args.resolution is None:
+        args.resolution = TEMPLATE_RESOLUTION if args.topology == "template" else 256
     if out.suffix.lower() not in (".obj", ".ply"):
         raise CommandError(f"--out must end in .obj or .ply, got `{out}`")
     if args.resolution < 8 or args.resolution > 1024:
@@ -81,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, IndexError) as exc:
         raise CommandError(str(exc).strip("'\"")) from exc
     t0 = time.perf_counter()
+    if args.topology == "template":
+        return _write_template_face(model, codes, args, out, t0)
     levels = len(SparseGrid(args.resolution).strides)
     with tqdm(total=levels, unit="level", desc=f"mesh {args.resolution}^3", mininterval=0.5) as bar:
         def progress(level):
@@ -98,6 +108,25 @@ def run(args: argparse.Namespace) -> int:
         save_codes(args.save_codes, codes)
     print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {args.units}) "
           f"in {seconds:.1f} s at resolution {args.resolution}")
+    return 0
+
+
+def _write_template_face(model, codes, args, out, t0) -> int:
+    import time
+
+    from imface_core.engine.export import export_mesh
+    from imface_core.engine.transfer import save_codes
+
+    mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
+                      colors=None if args.colors == "none" else args.colors, topology="template",
+                      crop=not args.whole_surface)
+    seconds = time.perf_counter() - t0
+    export_mesh(mesh, out, units=args.units)
+    if args.save_codes:
+        save_codes(args.save_codes, codes)
+    info = mesh.metadata["template_topology"]
+    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {args.units}, template topology "
+          f"{info['fingerprint']} at resolution {args.resolution}) in {seconds:.1f} s")
     return 0
 
 

@@ -10,6 +10,8 @@ Files, one job each:
 * ``displacement``: the fast full-detail path (coarse surface moved by the refinement field).
 * ``progressive``: previews first, cancellable, reusing the previous request (``ProgressiveMesher``).
 * ``template_deform``: the fixed-topology preview (inverting the warps for a mesh's vertices).
+* ``template_topology``: fixed-topology faces (the template mesh carried onto a face; ``topology="template"``).
+* ``rig``: a face rig as glTF 2.0 binary (neutral face + one morph target per named expression).
 * ``colors``, ``navigation``, ``transfer``, ``export``, ``benchmark``, ``chunks`` (``chamfer_mm``
   comes from ``imface_core.metrics``).
 """

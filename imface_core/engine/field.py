@@ -106,6 +106,16 @@ class FaceField:
             out = self.net.coarse(x, self._z_id, self._z_exp, self._landmarks)
         return out["sdf"][0].cpu().numpy(), out["x_t"][0].cpu().numpy()
 
+    def coarse_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, 3) -> (coarse SDF (M,), its gradient (M, 3)): one coarse pass and its backward pass."""
+        if len(points) == 0:
+            return np.empty(0, dtype=np.float32), np.empty((0, 3), dtype=np.float32)
+        with torch.enable_grad():
+            x = self._points(points).clone().requires_grad_(True)
+            sdf = self.net.coarse(x, self._z_id, self._z_exp, self._landmarks)["sdf"]
+            (grad,) = torch.autograd.grad(sdf.sum(), x)
+        return sdf.detach()[0].cpu().numpy(), grad[0].cpu().numpy()
+
     # -- pieces ------------------------------------------------------------------------------------
     def template_coords(self, points: np.ndarray) -> np.ndarray:
         """(M, 3) -> (M, 3) template coordinates x_t (the dense correspondence)."""
