@@ -6,7 +6,8 @@
 # Idempotent: installs only what is missing and returns quickly on a second run.
 #  1. system libraries for Qt/VTK under X11 and Xvfb, plus jemalloc (apt-get);
 #  2. a Python 3.11 virtual environment in .venv;
-#  3. `pip install -e '.[test]'` into it, redone only when pyproject.toml changes.
+#  3. `pip install -e '.[test]'` into it, redone only when pyproject.toml changes;
+#  4. the Khronos glTF validator (npm gltf-validator) into .tools/, when node and npm are present.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -128,6 +129,21 @@ else
     "$VPY" -m pip install "${pip_flags[@]}" -e '.[test]'
     printf '%s\n' "$want_stamp" > "$STAMP"
     say "python packages: installed"
+fi
+
+# --- 4. the glTF validator (tests of `imface rig`) ---------------------------------------------------------
+# The Khronos glTF validator, from npm, into the git-ignored .tools/ (node scripts/validate_gltf.js runs it).
+GLTF_VALIDATOR_VERSION="2.0.0-dev.3.10"
+if [ -f .tools/node_modules/gltf-validator/package.json ] \
+    && grep -q "\"version\": \"$GLTF_VALIDATOR_VERSION\"" .tools/node_modules/gltf-validator/package.json; then
+    say "glTF validator: gltf-validator $GLTF_VALIDATOR_VERSION present"
+elif command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+    say "installing the glTF validator (npm gltf-validator $GLTF_VALIDATOR_VERSION) into .tools/"
+    npm install --prefix .tools --no-audit --no-fund --no-save --loglevel=error \
+        "gltf-validator@$GLTF_VALIDATOR_VERSION" \
+        || die "npm could not install gltf-validator (is the npm registry reachable?); the rig tests need it"
+else
+    say "warning: no node/npm here: the glTF validator is not installed and the rig validation test will fail"
 fi
 
 say "ready"
