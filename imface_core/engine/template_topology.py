@@ -113,12 +113,12 @@ def template_topology(model, resolution: int = TEMPLATE_RESOLUTION, crop: bool =
     key = (int(resolution), id(region) if region is not None else None)
     with _LOCK:
         cache = model.__dict__.setdefault(_CACHE_ATTR, {})
-        if key in cache:
-            return cache[key]
+        if key in cache and cache[key][0] is region:  # (the region is kept with it: its id is not reused)
+            return cache[key][1]
         faces, targets = _template_mesh(model, int(resolution), region, cancel)
         start = _carry_to_mean_face(model, faces, targets, cancel)
         topology = TemplateTopology(faces, targets, start, int(resolution), region is not None)
-        cache[key] = topology
+        cache[key] = (region, topology)
         return topology
 
 
