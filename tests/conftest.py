@@ -72,3 +72,18 @@ def tiny_model(tiny_model_path):
     from imface_core import FaceModel
 
     return FaceModel.load(tiny_model_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def region_model(tiny_model_path, tiny_data_dir, tmp_path_factory):
+    """The tiny model with a face region learnt from its training scans (as ``imface region`` stores it)."""
+    import shutil
+
+    from imface_core import FaceModel
+    from imface_core.training.face_region import learn_face_region, store_face_region
+
+    path = tmp_path_factory.mktemp("region_model") / "model.pt"
+    shutil.copy(tiny_model_path, path)
+    region = learn_face_region(FaceModel.load(path, device="cpu"), tiny_data_dir, points_per_scan=5000)
+    store_face_region(path, region)
+    return FaceModel.load(path, device="cpu")

@@ -54,20 +54,8 @@ def test_region_learns_the_share_of_scans_covering_a_point():
     np.testing.assert_allclose(again.share(np.zeros((1, 3))), region.share(np.zeros((1, 3))), atol=1 / 255)
 
 
-@pytest.fixture(scope="module")
-def model_with_region(tiny_model_path, tiny_data_dir, tmp_path_factory):
-    from imface_core import FaceModel
-    from imface_core.training.face_region import learn_face_region, store_face_region
-
-    path = tmp_path_factory.mktemp("region") / "model.pt"
-    shutil.copy(tiny_model_path, path)
-    region = learn_face_region(FaceModel.load(path, device="cpu"), tiny_data_dir, points_per_scan=5000)
-    store_face_region(path, region)
-    return FaceModel.load(path, device="cpu")
-
-
-def test_meshes_are_cut_to_the_region_with_a_smooth_boundary(model_with_region):
-    model = model_with_region
+def test_meshes_are_cut_to_the_region_with_a_smooth_boundary(region_model):
+    model = region_model
     assert model.region is not None and model.region.scans > 0
     codes = model.codes(0, 0)
     whole = model.mesh(codes, 64, crop=False)
@@ -86,7 +74,7 @@ def test_meshes_are_cut_to_the_region_with_a_smooth_boundary(model_with_region):
     assert np.median(np.abs(rim_share - model.region.threshold)) < 0.05
 
 
-def test_a_resumed_run_keeps_the_region_in_what_it_writes(model_with_region, tiny_run_dir, tiny_data_dir, tmp_path):
+def test_a_resumed_run_keeps_the_region_in_what_it_writes(region_model, tiny_run_dir, tiny_data_dir, tmp_path):
     import torch
 
     from imface_core.training.face_region import store_face_region
@@ -94,6 +82,6 @@ def test_a_resumed_run_keeps_the_region_in_what_it_writes(model_with_region, tin
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run_dir, run)
-    store_face_region(run / "checkpoint.pt", model_with_region.region)
+    store_face_region(run / "checkpoint.pt", region_model.region)
     trainer = Trainer(tiny_data_dir, run, None, resume=True, progress=False, device=torch.device("cpu"))
-    assert trainer.payload(with_training_state=False)["face_region"]["scans"] == model_with_region.region.scans
+    assert trainer.payload(with_training_state=False)["face_region"]["scans"] == region_model.region.scans

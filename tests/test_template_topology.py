@@ -3,7 +3,6 @@ count and triangles for every face, vertices on the fine surface, no triangle tu
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -21,19 +20,6 @@ FOLDED_SHARE = 0.002
 """At most this share of the triangles may face away (> 90 degrees) from the marching-cubes surface of the same
 face at the nearest point (0 measured on the tiny model; 19-115 of 52k, 0.04-0.2 %, on the shipped model, at the
 lips and nostrils where the fine surface creases within a triangle)."""
-
-
-@pytest.fixture(scope="module")
-def region_model(tiny_model_path, tiny_data_dir, tmp_path_factory):
-    """The tiny model with a face region (as ``imface region`` stores it)."""
-    from imface_core import FaceModel
-    from imface_core.training.face_region import learn_face_region, store_face_region
-
-    path = tmp_path_factory.mktemp("topology") / "model.pt"
-    shutil.copy(tiny_model_path, path)
-    region = learn_face_region(FaceModel.load(path, device="cpu"), tiny_data_dir, points_per_scan=5000)
-    store_face_region(path, region)
-    return FaceModel.load(path, device="cpu")
 
 
 def folded_against_marching_cubes(model, codes, mesh: trimesh.Trimesh) -> np.ndarray:
