@@ -62,7 +62,8 @@ def remove_stale_temps(path: str | Path) -> int:
     if not path.parent.is_dir():
         return 0
     ours = re.compile(rf"^\.{re.escape(path.name)}{re.escape(_TEMP_TAG)}(\d+)-")
-    legacy = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.?[^.]*$")
+    # older versions: mkstemp(prefix=".<name>.", suffix=<the target's suffix or .tmp>), 8 random characters
+    legacy = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}{re.escape(path.suffix or '.tmp')}$")
     removed = 0
     now = time.time()
     try:

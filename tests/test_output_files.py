@@ -151,3 +151,17 @@ def test_stale_temporaries_of_dead_writers_go_and_live_ones_stay(tmp_path):
         p.write_text("x")
     assert remove_stale_temps(target) == 1
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_temporaries_of_older_versions_go_once_old_and_a_users_files_stay(tmp_path):
+    target = tmp_path / "face.obj"
+    legacy_old = tmp_path / ".face.obj.ab12cd_3.obj"  # mkstemp(prefix=".face.obj.", suffix=".obj")
+    legacy_new = tmp_path / ".face.obj.zz12cd_3.obj"
+    users = tmp_path / ".face.obj.backup12"
+    for p in (legacy_old, legacy_new, users):
+        p.write_text("x")
+    hours_ago = time.time() - 7200
+    for p in (legacy_old, users):
+        os.utime(p, (hours_ago, hours_ago))
+    assert remove_stale_temps(target) == 1
+    assert not legacy_old.exists() and legacy_new.exists() and users.exists()
