@@ -182,7 +182,7 @@ def recover_output_set(paths: Sequence[str | Path]) -> None:
             _apply_journal(journal)
         except (OSError, ValueError, TypeError):
             _unlink_quietly(journal)  # unreadable journal (killed while writing it): nothing was renamed yet
-    for p in paths:
+    for p in [*paths, journal]:  # the journal's own temporary too (a kill while it was written)
         remove_stale_temps(p)
 
 

@@ -123,6 +123,14 @@ def test_a_commit_killed_between_renames_is_finished_by_the_next_run(tmp_path, r
     assert hidden_leftovers(tmp_path) == []
 
 
+def test_a_journal_half_written_by_a_killed_commit_is_removed(tmp_path):
+    write_set(tmp_path, "A")
+    (tmp_path / f"..{NAMES[2]}.imjournal.imtmp999999999-abc.imjournal").write_text("[[")  # killed mid-write
+    recover_output_set([tmp_path / n for n in NAMES])
+    assert set_state(tmp_path) == "A"
+    assert hidden_leftovers(tmp_path) == []
+
+
 def test_sigkill_at_random_moments_never_leaves_a_mix(tmp_path):
     rng = random.Random(7)
     write_set(tmp_path, "A")
