@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="with --screenshot: wait at most this many seconds for the full-detail face (default 300)",
     )
+    parser.add_argument("--device", default="auto", metavar="D",
+                        help="where the face computations run: auto (CUDA when present, the default), cpu, cuda")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -94,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
 
+    device = {"auto": None, "cpu": "cpu"}.get(args.device.strip().lower())
+    if device is None and args.device.strip().lower() != "auto":  # checking a GPU imports torch: only when asked
+        from imface_core.compute import resolve_device
+        from imface_core.errors import DeviceError
+
+        try:
+            device = str(resolve_device(args.device))
+        except DeviceError as exc:
+            print(f"main.py: {exc}", file=sys.stderr)
+            return 2
     if args.screenshot is not None:
         from imface_core.errors import OutputPathError
         from imface_core.io_utils import check_output_path
@@ -146,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("ImFace Studio")
     screenshot = args.screenshot is not None
-    window = MainWindow(model_path=model_path, quality=args.quality, threads=args.threads, interactive=not screenshot)
+    window = MainWindow(model_path=model_path, quality=args.quality, threads=args.threads, interactive=not screenshot,
+                        device=device)
     from app.exception_hook import install_exception_hook
 
     install_exception_hook(lambda: window, interactive=not screenshot)  # no exception is lost in the event loop

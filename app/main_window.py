@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
     model_path : checkpoint to open (loaded in the background), or None for an empty editor.
     off_screen : render the viewport off screen.
     quality : resolution of the full-detail mesh (N of the equivalent dense grid).
-    threads : torch threads of the computations.
+    threads, device : torch threads and device of the computations (device None: CUDA when present).
     fit_options : ``app.jobs.FitOptions`` for Load scan (default: the fitting defaults).
     interactive : show problems in message boxes (False: log them and show them in the status bar only,
         for ``--screenshot``).
@@ -112,12 +112,12 @@ class MainWindow(QMainWindow):
         off_screen: bool = False, parent: QWidget | None = None,
         quality: int = DEFAULT_QUALITY,
         threads: int = 1, fit_options: FitOptions | None = None,
-        interactive: bool = True,
+        interactive: bool = True, device: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
         self.model_path = Path(model_path) if model_path is not None else None
-        self.threads = int(threads)
+        self.threads, self.device = int(threads), device
         self.fit_options = fit_options
         self.interactive = interactive
         self.recent = RecentFiles()
@@ -231,12 +231,12 @@ class MainWindow(QMainWindow):
         self.set_activity(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
         if self.editor is None:
             self.viewport.show_placeholder(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
-        threads = self.threads
+        threads, device = self.threads, self.device
 
         def load(_cancel) -> "tuple[EditorModel, MeshComputer]":
             from app import engine  # imports torch: on this thread, never the GUI's
 
-            editor = engine.load_editor_model(path, threads=threads)
+            editor = engine.load_editor_model(path, threads=threads, device=device)
             return editor, engine.MeshComputer(editor.model)
 
         self.tasks.start(load, self._on_model_loaded, lambda exc: self._on_model_failed(path, exc), "model-loader")

@@ -228,3 +228,12 @@ def test_train_force_starts_over_and_keeps_the_old_checkpoint(tmp_path, tiny_dat
     assert cli.main(argv + ["--force"]) == 0
     assert (run / "checkpoint.prev.pt").read_bytes() == first
     assert (run / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("device, words", [("foo", "unknown device `foo`"), ("tpu", "unknown device `tpu`")])
+def test_editor_refuses_an_unknown_device_before_starting(device, words):
+    result = subprocess.run([sys.executable, "main.py", "--device", device], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("main.py: ") and words in lines[0]
