@@ -16,7 +16,6 @@ computed once per training point (``DetailCache``) and each step evaluates the R
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -34,7 +33,7 @@ from imface_core.io_utils import atomic_path
 from imface_core.model.imface_net import ImFaceNet
 from imface_core.settings import PolishSettings
 from imface_core.training.losses import LatentCodes, weighted_total
-from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer, cosine_factor
+from imface_core.training.trainer import CHECKPOINT_NAME, MODEL_NAME, ScanSampler, Trainer, cosine_factor, run_steps
 
 log = logging.getLogger(__name__)
 
@@ -388,26 +387,19 @@ class DetailPolisher:
             self.prepare()
         s = self.settings
         bar = self._bar(s.steps, "polish", self.step)
-        start = last_save = time.monotonic()
         seconds_before = float(self.record["seconds"])
+
+        def on_step(row: dict, since_start: float, step_seconds: float) -> None:
+            self.record["seconds"] = seconds_before + since_start
+            row["seconds"] = round(self.record["seconds"], 1)
+
         try:
             with open(self.run_dir / POLISH_METRICS_NAME, "a") as metrics:
-                while self.step < s.steps:
-                    row = self.train_step()
-                    now = time.monotonic()
-                    self.record["seconds"] = seconds_before + now - start
-                    if self.step % s.log_every == 0 or self.step == s.steps:
-                        row["seconds"] = round(self.record["seconds"], 1)
-                        metrics.write(json.dumps(row) + "\n")
-                        metrics.flush()
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(fine_mm=f"{100 * row['sdf_fine']:.3f}", disp_mm=f"{row['displacement_mm']:.3f}")
-                    if now - last_save > 60.0 * s.checkpoint_minutes:
-                        self.save()
-                        last_save = now
-                    if self.max_seconds is not None and now - start > self.max_seconds:
-                        break
+                run_steps(self.train_step, lambda: self.step, s.steps, on_step=on_step, log_every=s.log_every,
+                          metrics=metrics, bar=bar,
+                          postfix=lambda r: {"fine_mm": f"{100 * r['sdf_fine']:.3f}",
+                                             "disp_mm": f"{r['displacement_mm']:.3f}"},
+                          save=self.save, checkpoint_minutes=s.checkpoint_minutes, max_seconds=self.max_seconds)
         except KeyboardInterrupt:
             log.warning("interrupted at polish step %d; saving", self.step)
         finally:

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -348,27 +349,52 @@ class Trainer:
     def _loop(self, stop_at_step: int | None, metrics, bar) -> bool:
         """Step until the schedule ends (False) or a limit stops it early (True)."""
         cfg = self.cfg
-        start = last_save = time.monotonic()
         elapsed_before = self.elapsed
         points_per_step = cfg.batch_scans * (cfg.surface_points + cfg.free_points) * self.dist.world
-        while self.step < cfg.total_steps:
-            t0 = time.monotonic()
-            record = self.train_step()
-            now = time.monotonic()
-            self.elapsed = elapsed_before + (now - start)
-            if metrics is not None and (self.step % cfg.log_every == 0 or self.step == cfg.total_steps):
-                record.update(seconds=round(self.elapsed, 2), points_per_s=round(points_per_step / max(now - t0, 1e-9)))
-                metrics.write(json.dumps(record) + "\n")
-                metrics.flush()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.3g}", sdf_mm=f"{100 * record['sdf']:.3f}")
-            if now - last_save > cfg.checkpoint_minutes * 60.0:
-                self.save()
-                last_save = now
-            if (self.max_seconds is not None and now - start > self.max_seconds) or self.step == stop_at_step:
-                return True
-        return False
+
+        def on_step(record: dict, since_start: float, step_seconds: float) -> None:
+            self.elapsed = elapsed_before + since_start
+            record.update(seconds=round(self.elapsed, 2), points_per_s=round(points_per_step / max(step_seconds, 1e-9)))
+
+        return run_steps(
+            self.train_step, lambda: self.step, cfg.total_steps, on_step=on_step, log_every=cfg.log_every,
+            metrics=metrics, bar=bar,
+            postfix=lambda r: {"stage": r["stage"], "loss": f"{r['loss']:.3g}", "sdf_mm": f"{100 * r['sdf']:.3f}"},
+            save=self.save, checkpoint_minutes=cfg.checkpoint_minutes, max_seconds=self.max_seconds,
+            stop_at=stop_at_step,
+        )
+
+
+def run_steps(step: Callable[[], dict], steps_done: Callable[[], int], total: int, *,
+              on_step: Callable[[dict, float, float], None], log_every: int, metrics, bar,
+              postfix: Callable[[dict], dict], save: Callable[[], None], checkpoint_minutes: float,
+              max_seconds: float | None = None, stop_at: int | None = None) -> bool:
+    """The step loop the trainer and the polish share: ``step()`` until ``steps_done()`` reaches ``total``.
+
+    After each step ``on_step(record, seconds since the loop started, seconds of this step)`` updates the
+    caller's clock and the record; every ``log_every`` steps (and the last) the record goes to ``metrics`` (a
+    JSON line), the progress ``bar`` shows ``postfix(record)``, ``save()`` checkpoints every
+    ``checkpoint_minutes``. Returns True when ``max_seconds`` or ``stop_at`` stopped it before ``total``.
+    """
+    start = last_save = time.monotonic()
+    while steps_done() < total:
+        t0 = time.monotonic()
+        record = step()
+        now = time.monotonic()
+        on_step(record, now - start, now - t0)
+        done = steps_done()
+        if metrics is not None and (done % log_every == 0 or done == total):
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(**postfix(record))
+        if now - last_save > checkpoint_minutes * 60.0:
+            save()
+            last_save = now
+        if (max_seconds is not None and now - start > max_seconds) or done == stop_at:
+            return True
+    return False
 
 
 def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
