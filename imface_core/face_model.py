@@ -183,7 +183,7 @@ class FaceModel:
         ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
         fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
         Raises ``CodesError`` for unusable codes and ``ValueError`` for a resolution that is not a whole number
-        in ``face_mesh.RESOLUTION_RANGE``. ``resolution`` defaults to 256.
+        in ``face_mesh.RESOLUTION_RANGE``. ``resolution`` defaults to ``face_mesh.MESH_RESOLUTION``.
 
         ``topology="template"``: the model's template mesh carried onto this face instead (the same vertex
         count and order for every face; ``resolution`` is then the template mesh's, default 128; ``method``
@@ -197,9 +197,9 @@ class FaceModel:
                                       colors=colors, **kwargs)
         if topology != "marching_cubes":
             raise ValueError(f"topology must be 'marching_cubes' or 'template', got {topology!r}")
-        from imface_core.engine.face_mesh import face_mesh
+        from imface_core.engine.face_mesh import MESH_RESOLUTION, face_mesh
 
-        return face_mesh(self, codes, 256 if resolution is None else resolution, detail=detail,
+        return face_mesh(self, codes, MESH_RESOLUTION if resolution is None else resolution, detail=detail,
                          detail_scale=detail_scale, colors=colors, method=method, **kwargs)
 
 

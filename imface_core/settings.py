@@ -7,6 +7,8 @@ written.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -334,3 +336,31 @@ class RegionSettings:
     def __post_init__(self) -> None:
         if self.scans is not None and self.scans < 1:
             raise ValueError(f"region: scans must be at least 1, got {self.scans}")
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """What ``imface generate`` makes of the face it is given."""
+
+    detail_scale: float = 1.0
+    """Detail strength (0 = the coarse shape)."""
+    resolution: int | None = None
+    """Grid samples per axis over [-1, 1] (unset: FaceModel.mesh's own, or the template mesh's with
+    --topology template)."""
+    topology: Literal["marching_cubes", "template"] = "marching_cubes"
+    """marching_cubes: this face's own mesh; template: the model's template mesh carried onto the face (the same
+    vertex count and order for every face of the model)."""
+    method: Literal["exact", "displace"] = "exact"
+    """exact: fine-SDF marching cubes; displace: coarse surface + detail displacement (faster)."""
+    colors: Literal["none", "correspondence"] = "none"
+    """Vertex colours: correspondence = template coordinates as RGB."""
+    whole_surface: bool = False
+    """Keep the whole surface in the box instead of cutting it to the model's face region."""
+    units: Literal["mm", "normalised"] = "mm"
+    """mm (normalised x 100, nose tip at z = 40 mm) or normalised model units."""
+
+    def __post_init__(self) -> None:
+        if self.resolution is not None and not 8 <= self.resolution <= 1024:
+            raise ValueError(f"--resolution must be between 8 and 1024, got {self.resolution}")
+        if not math.isfinite(self.detail_scale):
+            raise ValueError(f"--detail-scale must be a finite number, got {self.detail_scale}")

@@ -13,13 +13,14 @@ from imface_core.cli import build_parser, main as cli_main
 from imface_core.commands.polish import POLISH_OPTIONS
 from imface_core.commands.settings import field_docs
 from imface_core.settings import (POLISH_PRESETS, AlignSettings, BenchSettings, EvalSettings, FitSettings,
-                                  PolishSettings, PrepSettings, RegionSettings, SynthSettings)
+                                  GenerateSettings, PolishSettings, PrepSettings, RegionSettings, SynthSettings)
 
 CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,), "prep": (PrepSettings,),
              "bench": (BenchSettings,), "eval": (EvalSettings,), "synth": (SynthSettings,),
-             "region": (RegionSettings,)}
+             "region": (RegionSettings,), "generate": (GenerateSettings,)}
 """The commands whose settings options are made from dataclasses, and those dataclasses."""
-LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5, "eval": 10, "synth": 4, "region": 1}
+LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5, "eval": 10, "synth": 4, "region": 1,
+                 "generate": 7}
 """How many options each command at least takes from its dataclasses."""
 OWN_DEFAULTS = {"threads"}
 """Options that are no setting of a dataclass but state a number as their default."""

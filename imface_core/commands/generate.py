@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 
 from imface_core.commands import add_device_option
+from imface_core.commands.settings import add_settings_options, settings_from_args
+from imface_core.settings import GenerateSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,26 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="model file (default: the shipped resources/imface_compact.pt)")
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--identity", default=None, help="training identity (name or index; default 0)")
+    who.add_argument("--identity", default=None, help="training identity (name or index; default: the model's first)")
     who.add_argument("--random", type=int, default=None, metavar="SEED", help="a random face from this seed")
     p.add_argument("--expression", default=None, help="expression (name or index; default: the first, or random)")
     p.add_argument("--detail-from", default=None, metavar="SCAN_CODES",
                    help="take z_det from an .npz (z_id, z_exp, z_det) or IDENTITY:EXPRESSION")
-    p.add_argument("--detail-scale", type=float, default=1.0, help="detail strength (0 = coarse shape)")
-    p.add_argument("--resolution", type=int, default=None,
-                   help="grid samples per axis over [-1, 1] (default 256; with --topology template the template "
-                   "mesh's, default 128)")
-    p.add_argument("--topology", choices=["marching_cubes", "template"], default="marching_cubes",
-                   help="marching_cubes: this face's own mesh; template: the model's template mesh carried onto "
-                   "the face (the same vertex count and order for every face of the model)")
-    p.add_argument("--method", choices=["exact", "displace"], default="exact",
-                   help="exact fine-SDF marching cubes, or coarse surface + detail displacement (faster)")
-    p.add_argument("--colors", choices=["none", "correspondence"], default="none",
-                   help="vertex colours: correspondence = template coordinates as RGB")
-    p.add_argument("--whole-surface", action="store_true",
-                   help="keep the whole surface in the box instead of cutting it to the model's face region")
-    p.add_argument("--units", choices=["mm", "normalised"], default="mm",
-                   help="mm (normalised x 100, nose tip at z = 40 mm) or normalised model units")
+    add_settings_options(p, GenerateSettings)
     p.add_argument("--out", required=True, help="output file, .obj or .ply")
     p.add_argument("--save-codes", default=None, metavar="NPZ", help="also write the face's codes as .npz")
     add_device_option(p)
@@ -49,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
     from pathlib import Path
 
     from tqdm import tqdm
@@ -62,20 +51,20 @@ def run(args: argparse.Namespace) -> int:
     from imface_core.engine.navigation import LatentNavigator
     from imface_core.engine.transfer import load_codes, save_codes, transfer_detail
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
+    from imface_core.engine.face_mesh import MESH_RESOLUTION
     from imface_core.engine.template_topology import TEMPLATE_RESOLUTION
 
     out = Path(args.out)
-    if args.resolution is None:
-        args.resolution = TEMPLATE_RESOLUTION if args.topology == "template" else 256
+    s = settings_from_args(GenerateSettings, args)
+    if s.resolution is None:
+        s = replace(s, resolution=TEMPLATE_RESOLUTION if s.topology == "template" else MESH_RESOLUTION)
     if out.suffix.lower() not in (".obj", ".ply"):
         raise CommandError(f"--out must end in .obj or .ply, got `{out}`")
-    if args.resolution < 8 or args.resolution > 1024:
-        raise CommandError(f"--resolution must be between 8 and 1024, got {args.resolution}")
     device = resolve_device(args.device)
-    check_output_path(out, expected_bytes=mesh_file_bytes(args.resolution, out.suffix))
+    check_output_path(out, expected_bytes=mesh_file_bytes(s.resolution, out.suffix))
     if args.save_codes:
         check_output_path(args.save_codes)
-    check_extraction_memory(args.resolution)
+    check_extraction_memory(s.resolution)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     try:
         if args.random is not None:
@@ -89,44 +78,44 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, IndexError) as exc:
         raise CommandError(str(exc).strip("'\"")) from exc
     t0 = time.perf_counter()
-    if args.topology == "template":
-        return _write_template_face(model, codes, args, out, t0)
-    levels = len(SparseGrid(args.resolution).strides)
-    with tqdm(total=levels, unit="level", desc=f"mesh {args.resolution}^3", mininterval=0.5) as bar:
+    if s.topology == "template":
+        return _write_template_face(model, codes, s, args.save_codes, out, t0)
+    levels = len(SparseGrid(s.resolution).strides)
+    with tqdm(total=levels, unit="level", desc=f"mesh {s.resolution}^3", mininterval=0.5) as bar:
         def progress(level):
             bar.set_postfix(stride=level.stride, evaluated=f"{level.evaluated:,}", refresh=False)
             bar.update(1)
 
-        mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
-                          colors=None if args.colors == "none" else args.colors, method=args.method,
-                          on_level=progress, crop=not args.whole_surface)
+        mesh = model.mesh(codes, s.resolution, detail=s.detail_scale != 0, detail_scale=s.detail_scale,
+                          colors=None if s.colors == "none" else s.colors, method=s.method,
+                          on_level=progress, crop=not s.whole_surface)
     seconds = time.perf_counter() - t0
     if len(mesh.faces) == 0:
         raise CommandError("the model produced no surface for this face")
-    export_mesh(mesh, out, units=args.units)
+    export_mesh(mesh, out, units=s.units)
     if args.save_codes:
         save_codes(args.save_codes, codes)
-    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {args.units}) "
-          f"in {seconds:.1f} s at resolution {args.resolution}")
+    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {s.units}) "
+          f"in {seconds:.1f} s at resolution {s.resolution}")
     return 0
 
 
-def _write_template_face(model, codes, args, out, t0) -> int:
+def _write_template_face(model, codes, s, save_codes_to, out, t0) -> int:
     import time
 
     from imface_core.engine.export import export_mesh
     from imface_core.engine.transfer import save_codes
 
-    mesh = model.mesh(codes, args.resolution, detail=args.detail_scale != 0, detail_scale=args.detail_scale,
-                      colors=None if args.colors == "none" else args.colors, topology="template",
-                      crop=not args.whole_surface)
+    mesh = model.mesh(codes, s.resolution, detail=s.detail_scale != 0, detail_scale=s.detail_scale,
+                      colors=None if s.colors == "none" else s.colors, topology="template",
+                      crop=not s.whole_surface)
     seconds = time.perf_counter() - t0
-    export_mesh(mesh, out, units=args.units)
-    if args.save_codes:
-        save_codes(args.save_codes, codes)
+    export_mesh(mesh, out, units=s.units)
+    if save_codes_to:
+        save_codes(save_codes_to, codes)
     info = mesh.metadata["template_topology"]
-    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {args.units}, template topology "
-          f"{info['fingerprint']} at resolution {args.resolution}) in {seconds:.1f} s")
+    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces, {s.units}, template topology "
+          f"{info['fingerprint']} at resolution {s.resolution}) in {seconds:.1f} s")
     return 0
 
 

@@ -24,11 +24,13 @@ from imface_core.engine.field import FaceField
 from imface_core.engine.memory import check_extraction_memory
 from imface_core.engine.region import clip_mesh, crop_mesh, vertex_share
 
-__all__ = ["check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
+__all__ = ["MESH_RESOLUTION", "check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
            "RESOLUTION_RANGE"]
 
 METHODS = ("exact", "displace")
 COLOR_MODES = (None, "none", "correspondence")
+MESH_RESOLUTION = 256
+"""The default resolution of a face mesh (``FaceModel.mesh``, ``imface generate``)."""
 FINE_FROM_STRIDE = 4
 """Levels with this stride or finer use the fine SDF in the exact method; coarser ones the coarse guide."""
 RESOLUTION_RANGE = (8, 1024)
@@ -65,7 +67,7 @@ def face_plan(face: FaceField, coarse: FaceField | None = None, lipschitz: float
 def face_mesh(
     model,
     codes,
-    resolution: int = 256,
+    resolution: int = MESH_RESOLUTION,
     detail: bool = True,
     detail_scale: float = 1.0,
     colors: str | None = None,
