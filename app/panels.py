@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +35,32 @@ def _pretty(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+class SliderKeys(QObject):
+    """Arrow, PageUp/PageDown, Home and End keys for a ``QLabeledDoubleSlider`` (superqt's double slider
+    ignores them): arrows move by ``arrow`` (a tenth of a unit by default), pages by ``page``."""
+
+    def __init__(self, slider: QLabeledDoubleSlider, arrow: float, page: float):
+        super().__init__(slider)
+        self.slider = slider
+        self.moves = {Qt.Key.Key_Right: arrow, Qt.Key.Key_Up: arrow, Qt.Key.Key_Left: -arrow, Qt.Key.Key_Down: -arrow,
+                      Qt.Key.Key_PageUp: page, Qt.Key.Key_PageDown: -page}
+        for widget in (slider, *slider.findChildren(QWidget)):
+            if widget.focusPolicy() != Qt.FocusPolicy.NoFocus and not hasattr(widget, "selectAll"):  # not the spin box
+                widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.KeyPress:
+            return False
+        key, s = event.key(), self.slider
+        if key in self.moves:
+            s.setValue(min(max(s.value() + self.moves[key], s.minimum()), s.maximum()))
+        elif key in (Qt.Key.Key_Home, Qt.Key.Key_End):
+            s.setValue(s.minimum() if key == Qt.Key.Key_Home else s.maximum())
+        else:
+            return False
+        return True
+
+
 class SliderGroup(QWidget):
     """Labelled horizontal sliders; ``valueChanged(index, value)``, ``pressed()``, ``released()``."""
 
@@ -57,6 +83,7 @@ class SliderGroup(QWidget):
             slider.setDecimals(decimals)
             slider.setValue(0.0 if lo <= 0.0 <= hi else lo)
             slider.setObjectName(f"slider_{i}")
+            SliderKeys(slider, arrow=10 * step, page=50 * step)
             if tooltips:
                 slider.setToolTip(tooltips[i])
             slider.valueChanged.connect(lambda value, i=i: self.valueChanged.emit(i, float(value)))
