@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
 
-    device = {"auto": None, "cpu": "cpu"}.get(args.device.strip().lower())
-    if device is None and args.device.strip().lower() != "auto":  # checking a GPU imports torch: only when asked
+    name = args.device.strip().lower()
+    device = None if name == "auto" else name
+    if name not in ("auto", "cpu"):  # checking a GPU imports torch: only when asked
         from imface_core.compute import resolve_device
         from imface_core.errors import DeviceError
 

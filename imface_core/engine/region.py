@@ -79,10 +79,6 @@ class FaceRegion:
         idx = ((xt - self.origin) / self.spacing).T
         return ndimage.map_coordinates(self.coverage, idx, order=1, mode="constant", cval=0.0)
 
-    def contains(self, template_points: np.ndarray) -> np.ndarray:
-        """(N,) bool: the template points that belong to the face."""
-        return self.share(template_points) >= self.threshold
-
     # -- storage (a model file's ``face_region`` entry) ------------------------------------------------
     def to_state(self) -> dict:
         import torch
@@ -194,8 +190,7 @@ def vertex_share(vertices: np.ndarray, warp, region: FaceRegion) -> np.ndarray:
     _, first = np.unique(cells, axis=0, return_index=True)
     share_s = region.share(warp(v[first]))
     _, nearest = cKDTree(v[first]).query(v, k=1)
-    share = share_s[nearest]
-    share[first] = share_s
+    share = share_s[nearest]  # a sample's nearest sample is itself
     near = np.flatnonzero(np.abs(share - region.threshold) < EXACT_BAND)
     if len(near):
         share[near] = region.share(warp(v[near]))
