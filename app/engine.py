@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import pyvista
@@ -24,14 +24,17 @@ import trimesh
 from imface_core.compute import set_compute_threads
 from imface_core.checkpoint import CheckpointError
 from imface_core.engine.colors import vertex_correspondence_colors
-from imface_core.engine.export import export_mesh
 from imface_core.engine.field import FaceField
 from imface_core.engine.navigation import LatentNavigator
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
 from imface_core.face_model import FaceCodes, FaceModel
 
+from app.export_frame import MODEL_FRAME, ExportFrame, write_in_frame
 from app.face_state import FaceSpace
 from app.jobs import FitOptions, MeshJob
+
+if TYPE_CHECKING:
+    from imface_core.fitting.align import Alignment
 
 __all__ = [
     "CheckpointError", "DISPLAY_TRIANGLES", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
@@ -264,8 +267,9 @@ EXPORT_FORMATS = (".obj", ".ply")
 
 
 def export_face(mesh: trimesh.Trimesh, path: str | Path, colors: bool, model: FaceModel | None = None,
-                codes: FaceCodes | None = None, detail_scale: float = 1.0) -> Path:
-    """Write the shown face (normalised units) to ``path`` in millimetres, OBJ or PLY by suffix.
+                codes: FaceCodes | None = None, detail_scale: float = 1.0, frame: ExportFrame = MODEL_FRAME) -> Path:
+    """Write the shown face (normalised units) to ``path`` in millimetres, OBJ or PLY by suffix, in ``frame``
+    (``app.export_frame``: the model's, or a fitted scan's own), which a comment in the file names.
 
     ``colors``: correspondence colours per vertex (computed when the mesh has none; needs model and codes).
     Raises ``ValueError`` for an unsupported suffix and ``OSError`` when the file cannot be written.
@@ -282,7 +286,7 @@ def export_face(mesh: trimesh.Trimesh, path: str | Path, colors: bool, model: Fa
                 raise ValueError("colours need the model and the codes of the mesh")
             face = FaceField(model, codes, detail=True, detail_scale=detail_scale)
             out.visual.vertex_colors = vertex_correspondence_colors(face, out.vertices)
-    return export_mesh(out, path, units="mm")
+    return write_in_frame(out, path, frame, colors)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -303,6 +307,16 @@ class FitOutcome:
     chamfer_mm: float | None
     warnings: list[str]
     seconds: float
+    alignment: "Alignment | None" = None
+    """Scan millimetres -> the model units of ``codes`` (the fit's; ``app.export_frame`` writes the face where
+    the scan lies with it, as ``imface fit`` does)."""
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of the scan's points the fit covers (in the model's face region, on the frontal surface that was
+        fitted); the error map and its mean are over these. None when not measured."""
+        value = self.stats.get("covered_fraction")
+        return None if value is None else float(value)
 
     @property
     def name(self) -> str:
@@ -313,7 +327,8 @@ class FitOutcome:
         if self.chamfer_mm is not None:
             parts.append(f"Chamfer {self.chamfer_mm:.2f} mm")
         if "mean_mm" in self.stats:
-            parts.append(f"mean error {self.stats['mean_mm']:.2f} mm")
+            covered = "" if self.coverage is None else f" over the {100.0 * self.coverage:.0f} % of the scan it covers"
+            parts.append(f"mean error {self.stats['mean_mm']:.2f} mm{covered}")
         return ", ".join(parts)
 
 
@@ -346,7 +361,7 @@ def fit_scan_file(model: FaceModel, path: str | Path, options: FitOptions = FitO
     vertices = np.asarray(result.alignment.to_normalised(scan.vertices), dtype=np.float32)
     chamfer = None if result.metrics is None else float(result.metrics.chamfer_mm)
     return FitOutcome(Path(path), result.codes, vertices, scan.faces, np.asarray(emap.distances, dtype=np.float32),
-                      emap.stats, chamfer, list(result.warnings), time.perf_counter() - t0)
+                      emap.stats, chamfer, list(result.warnings), time.perf_counter() - t0, result.alignment)
 
 
 def scan_landmarks(path: Path) -> Path | None:
