@@ -11,26 +11,46 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QMessageBox, QProgressDialog, QWidget
 
+from app.export_frame import MODEL_FRAME
 from app.session import SESSION_SUFFIX
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-__all__ = ["FitProgressDialog", "MESH_FILTERS", "MODEL_FILTER", "SCAN_FILTER", "SESSION_FILTER", "ask_export",
+__all__ = ["ExportDialog", "FitProgressDialog", "MESH_FILTERS", "MODEL_FILTER", "SCAN_FILTER", "SESSION_FILTER", "ask_export",
            "ask_load_scan", "ask_open_model", "ask_open_session", "ask_save_session", "show_about", "show_help"]
 
 SCAN_FILTER = "Scans (*.obj *.ply *.stl *.off *.glb *.gltf *.xyz *.pts *.txt *.csv);;All files (*)"
 MODEL_FILTER = "ImFace Studio models (*.pt);;All files (*)"
 SESSION_FILTER = f"ImFace Studio sessions (*{SESSION_SUFFIX} *.json);;All files (*)"
 MESH_FILTERS = {"OBJ mesh (*.obj)": ".obj", "PLY mesh (*.ply)": ".ply"}
+COLOUR_FORMAT_NOTE = ("Colours: PLY stores them as standard per-vertex colours; OBJ has no standard for them, so "
+                      "they are written as 'v x y z r g b' lines (r g b from 0 to 1), which MeshLab, Blender and "
+                      "trimesh read.")
 
 FIT_PHASES = {
     "load": "reading the scan", "align": "aligning it to the model", "samples": "sampling its surface",
     "coarse": "fitting shape and expression", "handover": "adding the details", "detail": "fitting the details",
     "mesh": "meshing the fit", "metrics": "measuring the fit", "error map": "measuring the error",
 }
+FIT_SPANS = {
+    "load": (0.0, 0.02), "align": (0.02, 0.08), "samples": (0.08, 0.12), "coarse": (0.12, 0.85),
+    "handover": (0.12, 0.85), "detail": (0.12, 0.85), "mesh": (0.85, 0.93), "metrics": (0.93, 0.97),
+    "error map": (0.97, 1.0),
+}
+"""Share of the whole fit each phase fills on the progress bar (the optimisation phases share one span, by step;
+the others are roughly their share of a fit's time)."""
+FIT_BAR_MAX = 1000
+
+
+def fit_fraction(step: int, steps: int, phase: str) -> float:
+    """How far a fit is, 0..1, for its progress callback's ``(step, steps, phase)`` (unknown phases: 0)."""
+    start, end = FIT_SPANS.get(phase, (0.0, 0.0))
+    if phase in ("coarse", "handover", "detail") and steps > 0:
+        return start + (end - start) * min(max(step / steps, 0.0), 1.0)
+    return start
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -51,13 +71,62 @@ def ask_load_scan(w: "MainWindow") -> None:
         w.load_scan(path)
 
 
-def ask_export(w: "MainWindow", colors: bool) -> None:
-    title = "Export mesh with colours" if colors else "Export mesh"
-    path, chosen = QFileDialog.getSaveFileName(w, title, str(_start_dir(w) / "face.obj"), ";;".join(MESH_FILTERS))
-    if path:
+def export_name(w: "MainWindow", suffix: str) -> str:
+    """The file name an export suggests: the fitted scan's or the face's (``Document.export_name``), else the
+    open session's, else "face"."""
+    name = w.document.export_name(suffix)
+    session = getattr(getattr(w, "session_files", None), "path", None)
+    if name == "face" + suffix and session is not None:
+        name = Path(session).name.split(".")[0] + suffix
+    return name
+
+
+class ExportDialog(QFileDialog):
+    """File > Export: the file (named after the scan, the face or the session) and, for a face fitted to a scan,
+    the frame: the scan's (default; the file overlays the scan) or the model's. Colour exports suggest PLY."""
+
+    def __init__(self, w: "MainWindow", colors: bool):
+        suffix = ".ply" if colors else ".obj"
+        filters = sorted(MESH_FILTERS, key=lambda f: MESH_FILTERS[f] != suffix)  # the suggested format first
+        super().__init__(w, "Export mesh with colours" if colors else "Export mesh",
+                         str(_start_dir(w) / export_name(w, suffix)), ";;".join(filters))
+        self.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        self.setOption(QFileDialog.Option.DontUseNativeDialog)  # (a native dialog takes no extra widgets)
+        self.suggested_name = export_name(w, suffix)
+        self.frame = QComboBox(self)
+        fit = w.document.frame_fit
+        if fit is not None:
+            self.frame.addItem(f"The scan's ({fit.name}): the file overlays the scan", "scan")
+        self.frame.addItem(f"The model's ({MODEL_FRAME.description.split(', ', 1)[1]})", "model")
+        self.frame.setEnabled(self.frame.count() > 1)
+        self.frame.setToolTip("Where the face's vertices go; the file's first comment names the frame")
+        layout = self.layout()
+        if isinstance(layout, QGridLayout):
+            row = layout.rowCount()
+            layout.addWidget(QLabel("Frame:", self), row, 0)
+            layout.addWidget(self.frame, row, 1, 1, -1)
+            if colors:
+                self.colour_note = QLabel(COLOUR_FORMAT_NOTE, self)
+                self.colour_note.setWordWrap(True)
+                layout.addWidget(self.colour_note, row + 1, 0, 1, -1)
+
+    def choice(self) -> tuple[str, str] | None:
+        """(path, frame) accepted, the format's suffix added when the name has none; None when cancelled."""
+        files = self.selectedFiles()
+        if not files:
+            return None
+        path = files[0]
         if not Path(path).suffix:
-            path += MESH_FILTERS.get(chosen, ".obj")
-        w.export_mesh(path, colors=colors)
+            path += MESH_FILTERS.get(self.selectedNameFilter(), ".obj")
+        return path, str(self.frame.currentData())
+
+
+def ask_export(w: "MainWindow", colors: bool) -> None:
+    dialog = ExportDialog(w, colors)
+    chosen = dialog.choice() if dialog.exec() else None
+    dialog.deleteLater()
+    if chosen is not None:
+        w.export_mesh(chosen[0], colors=colors, frame=chosen[1])
 
 
 def ask_open_session(w: "MainWindow") -> None:
@@ -77,10 +146,11 @@ def ask_save_session(w: "MainWindow") -> None:
 
 # ------------------------------------------------------------------------------------------------ fitting
 class FitProgressDialog(QProgressDialog):
-    """Progress of a fit of ``path`` (``steps`` optimisation steps), with Cancel (``on_cancel``)."""
+    """Progress of a fit of ``path`` (``steps`` optimisation steps), with Cancel (``on_cancel``): one bar over the
+    whole fit (``fit_fraction``) that never goes back, and the phase in words."""
 
     def __init__(self, path: Path, steps: int, parent: QWidget, on_cancel: Callable[[], None]):
-        super().__init__(f"Fitting {path.name}\N{HORIZONTAL ELLIPSIS}", "Cancel", 0, steps, parent)
+        super().__init__(f"Fitting {path.name}\N{HORIZONTAL ELLIPSIS}", "Cancel", 0, FIT_BAR_MAX, parent)
         self.path = path
         self.setWindowTitle("Load scan")
         self.setWindowModality(Qt.WindowModality.WindowModal)
@@ -92,8 +162,7 @@ class FitProgressDialog(QProgressDialog):
         self.canceled.connect(on_cancel)
 
     def show_progress(self, step: int, steps: int, phase: str) -> None:
-        self.setMaximum(max(steps, 1))
-        self.setValue(min(step, max(steps, 1)))
+        self.setValue(max(self.value(), round(FIT_BAR_MAX * fit_fraction(step, steps, phase))))
         text = FIT_PHASES.get(phase, phase)
         if step > 0 and phase in ("coarse", "handover", "detail"):
             text += f" (step {step} of {steps})"

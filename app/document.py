@@ -7,9 +7,15 @@ viewport call its methods, and listen to what it reports through plain callbacks
                            #   a jump, so the mesher searches the whole grid again)
     doc.on("history", fn)  # fn(): what undo / redo can do changed
     doc.on("view", fn)     # fn(what=..., remesh=...): "colour_mode", "scan_mode", "landmarks" or "quality" was
-                           #   set (remesh False: a session's quality; the face that comes with it is meshed)
+                           #   set (remesh False: a session's quality; the face that comes with it is meshed);
+                           #   "fit": ``doc.fit`` changed (the current face became, or stopped being, a fitted one)
     doc.on("model", fn)    # fn(): a model was loaded (everything above starts again)
     doc.on("fit", fn)      # fn(outcome): a fit was added (it is the current face next)
+
+Fit state belongs to the face it was fitted to: ``doc.fit`` is the fit of the current face, shown with its scan
+and error map, and None as soon as the face is edited away from it (a slider, a preset, undo to before the
+fit); undo / redo back to the fitted face brings it back, and the "Fit error (mm)" colours with it.
+``face_description`` and ``fit_notice`` say so in words.
 
 Nothing here is slow, so it runs on the GUI thread; the mesh scheduler (``app.scheduler``) listens to it too.
 """
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from app.export_frame import MODEL_FRAME, ExportFrame, scan_frame
 from app.face_state import FaceSpace, FaceState
 from app.history import History
 from app.session import Session, load_session, save_session, session_state
@@ -53,8 +60,14 @@ class Document:
         self.state: FaceState | None = None
         self.history: History[FaceState] | None = None
         self.fits: list[FitOutcome] = []
+        """Every fit of this model, oldest first."""
         self.fit: FitOutcome | None = None
-        """The newest fit (its scan and error map are shown)."""
+        """The fit of the current face (its scan and error map are shown); None when the face is not a fitted
+        one: never fitted, edited since, or undone to before the fit."""
+        self._fitted: list[tuple[FaceState, FitOutcome]] = []
+        """Each fit with the face it was fitted to."""
+        self._error_paused = False
+        """The error colours were on when the face left its fit: they come back with the fit."""
         self.detail_sources: list[tuple[str, np.ndarray]] = []
         """(label, z_det) the details can be taken from: training faces, then fitted scans."""
         self.colour_mode = "plain"
@@ -80,7 +93,7 @@ class Document:
     def load_model(self, editor: "EditorModel") -> None:
         """Start over on ``editor``: its start face, an empty history, no fits."""
         self.editor, self.space = editor, editor.space
-        self.fits, self.fit = [], None
+        self.fits, self.fit, self._fitted, self._error_paused = [], None, [], False
         self.detail_sources = editor.detail_sources()
         self.state = editor.space.initial_state()
         self.history = History(self.state)
@@ -101,6 +114,7 @@ class Document:
             return False
         self.state = state
         self._uncommitted = self._uncommitted or commit_later
+        self._follow_fit()
         self._emit("state", fresh=False, slider=True)
         return True
 
@@ -112,6 +126,7 @@ class Document:
         self.space.check(state)
         self.flush()
         self.state = state
+        self._follow_fit()
         self._emit("state", fresh=fresh, slider=False)
         if commit:
             self.commit()
@@ -180,23 +195,105 @@ class Document:
         self.set_state(self.space.with_detail_code(self.state, z_det), fresh=False)
         return label
 
-    def add_fit(self, outcome: "FitOutcome") -> None:
-        """A finished fit: it becomes the current face (an undo step), its details a detail source."""
+    def add_fit(self, outcome: "FitOutcome", state: FaceState | None = None, *, show: bool = True) -> None:
+        """A finished fit of the face ``state`` (default: the fit's codes, "fit: <scan>"); its details become a
+        detail source. ``show``: the fitted face becomes the current face (an undo step)."""
         if self.space is None:
             return
+        if state is None:
+            state = self.space.state_from_codes(outcome.codes, detail_scale=1.0, label=f"fit: {outcome.name}")
         self.fits.append(outcome)
-        self.fit = outcome
+        self._fitted.append((state, outcome))
         self.detail_sources.append((f"fit: {outcome.name}", np.asarray(outcome.codes.z_det)))
         self._emit("fit", outcome)
-        self.set_state(self.space.state_from_codes(outcome.codes, detail_scale=1.0, label=f"fit: {outcome.name}"))
+        if show:
+            self.set_state(state)
+        else:
+            self._follow_fit()
+
+    def fitted_state(self, outcome: "FitOutcome") -> FaceState | None:
+        """The face ``outcome`` was fitted to (None for a fit of another model)."""
+        return next((state for state, fit in self._fitted if fit is outcome), None)
+
+    def _follow_fit(self) -> None:
+        """``fit`` := the fit of the current face; the error colours go and come back with it."""
+        fit = next((fit for state, fit in reversed(self._fitted) if state == self.state), None)
+        if fit is self.fit:
+            return
+        self.fit = fit
+        self._emit("view", what="fit")
+        if fit is None and self.colour_mode == "error":
+            self._error_paused = True
+            self._set_colour_mode("plain")
+        elif fit is not None and self._error_paused:
+            self._error_paused = False
+            self._set_colour_mode("error")
+
+    @property
+    def stale_fit(self) -> "FitOutcome | None":
+        """The newest fit when the current face is not a fitted one (its scan and error map are hidden)."""
+        return self.fits[-1] if self.fits and self.fit is None else None
+
+    def face_description(self) -> str:
+        """What the current face is, in words (the panel's "Current:" line)."""
+        if self.state is None:
+            return "no face"
+        if self.fit is not None:
+            return f"fit of {self.fit.name}"
+        if self.state.label.startswith("fit: "):
+            return f"{self.state.label}, edited since the fit (its error map no longer applies)"
+        return self.state.label
+
+    def fit_notice(self) -> str | None:
+        """A line for the viewport while a fit is hidden because the face is not the fitted one (else None)."""
+        stale = self.stale_fit
+        if stale is None:
+            return None
+        return (f"Fit of {stale.name} hidden: this is not the fitted face (edited since, or another undo step).\n"
+                "Undo / redo back to the fitted face to see the scan and its fit error.")
+
+    # -- export --------------------------------------------------------------------------------------
+    @property
+    def frame_fit(self) -> "FitOutcome | None":
+        """The fit whose scan frame an export can be written in: the current face's fit, else the newest one (an
+        edit moves the face, not the frame it is placed in); None without a fit that kept its alignment."""
+        fit = self.fit or self.stale_fit
+        return fit if fit is not None and getattr(fit, "alignment", None) is not None else None
+
+    def export_frame(self, choice: str = "scan") -> ExportFrame:
+        """``choice`` "scan": the frame of ``frame_fit``'s scan (the model's when there is none); "model"."""
+        if choice not in ("scan", "model"):
+            raise ValueError(f"export frame must be 'scan' or 'model', got {choice!r}")
+        fit = self.frame_fit
+        return scan_frame(fit.alignment, fit.name) if choice == "scan" and fit is not None else MODEL_FRAME
+
+    def export_name(self, suffix: str = ".obj") -> str:
+        """A file name for an export of the current face: the scan's name for a fit ("_fit", or "_edited" once
+        edited), else the face's label (a training identity), else "face"."""
+        fit = self.fit or self.stale_fit
+        if fit is not None and self.state is not None and self.state.label.startswith("fit: "):
+            stem = f"{Path(fit.name).stem}_{'fit' if self.fit is not None else 'edited'}"
+        elif self.state is not None and self.state.label not in ("", "mean face") and self.editor is not None \
+                and self.state.label in self.editor.identities:
+            stem = self.state.label
+        else:
+            stem = "face"
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+        return stem + suffix
 
     # -- view modes --------------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
-        """"plain", "correspondence" or "error" (the fit's error map; kept as it is while there is no fit)."""
+        """"plain", "correspondence" or "error" (the current face's fit error; kept as it is while the face is
+        not a fitted one)."""
         if mode not in COLOUR_MODES:
             raise ValueError(f"unknown colour mode {mode!r}")
         if mode == "error" and self.fit is None:
-            mode = self.colour_mode
+            self._emit("view", what="colour_mode")  # (refused: the view shows the mode as it is)
+            return
+        self._error_paused = False  # the user's choice, from now on
+        self._set_colour_mode(mode)
+
+    def _set_colour_mode(self, mode: str) -> None:
         self.colour_mode = mode
         self._emit("view", what="colour_mode")
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 
 from app.document import COLOUR_MODES, SCAN_MODES
 
-__all__ = ["COLOUR_MODES", "SCAN_MODES", "SKIN_RGB", "Viewport", "error_limit"]
+__all__ = ["COLOUR_MODES", "ERROR_LEGEND", "SCAN_MODES", "SKIN_RGB", "Viewport", "error_limit"]
 
 _log = logging.getLogger(__name__)
 
@@ -32,6 +32,12 @@ BACKGROUND_TOP = "#4a4f59"
 TEXT_RGB = "#c8ccd4"
 
 ERROR_ARRAY = "fit error (mm)"
+ERROR_LEGEND = ("Fit error, mm: distance of each scan point to the fitted face\n"
+                "red (+): the face lies inside the scan there\n"
+                "blue (-): the face lies outside the scan there\n"
+                "grey: not covered by the fit")
+"""What the error map's colours mean (beside its colour bar): the sign of ``FitOutcome.errors_mm`` is + where a
+scan point lies in front of the fitted surface (``imface_core.fitting.error_map``)."""
 _SHADING = dict(specular=0.25, specular_power=20.0, diffuse=0.9, ambient=0.12)
 
 
@@ -76,6 +82,8 @@ class Viewport(QFrame):
         self.show_landmarks = False
         self._before: pyvista.PolyData | None = None
         self.compare = False
+        self.notice: str | None = None
+        """The line shown while a fit is hidden (``show_notice``)."""
         self._closed = False
         self._off_screen = bool(off_screen)
 
@@ -85,6 +93,14 @@ class Viewport(QFrame):
         self.plotter.remove_actor("message", render=False)
         if text:
             self.plotter.add_text(text, position="lower_left", font_size=9, color=TEXT_RGB, name="message")
+        self.render()
+
+    def show_notice(self, text: str | None) -> None:
+        """A notice in the upper left corner (a hidden fit's reason; None removes it)."""
+        self.notice = text or None
+        self.plotter.remove_actor("notice", render=False)
+        if self.notice:
+            self.plotter.add_text(self.notice, position="upper_left", font_size=9, color="#f0c674", name="notice")
         self.render()
 
     def show_placeholder(self, text: str) -> None:
@@ -144,7 +160,7 @@ class Viewport(QFrame):
     def _rebuild(self) -> None:
         """Re-create the actors for the current modes (colour mode, scan, landmarks, compare)."""
         p = self.plotter
-        for name in ("face", "before", "scan", "landmarks", "compare_label"):
+        for name in ("face", "before", "scan", "landmarks", "compare_label", "error_legend"):
             p.remove_actor(name, render=False)
         if p.scalar_bars:
             for title in list(p.scalar_bars.keys()):
@@ -179,9 +195,10 @@ class Viewport(QFrame):
                 scan, name="scan", scalars=ERROR_ARRAY, cmap="RdBu_r", clim=(-self._scan_limit, self._scan_limit),
                 nan_color=(0.55, 0.55, 0.55), reset_camera=False, point_size=4,
                 render_points_as_spheres=as_points,
-                scalar_bar_args=dict(title=ERROR_ARRAY, n_labels=5, fmt="%.1f", color=TEXT_RGB, vertical=True,
+                scalar_bar_args=dict(title=ERROR_ARRAY, n_labels=5, fmt="%+.1f", color=TEXT_RGB, vertical=True,
                                      position_x=0.86, position_y=0.2, height=0.6, width=0.08),
                 **_SHADING)
+            p.add_text(ERROR_LEGEND, position="lower_right", font_size=8, color=TEXT_RGB, name="error_legend")
         else:
             actor = p.add_mesh(scan, name="scan", color=SCAN_RGB, reset_camera=False, point_size=3,
                                opacity=0.45 if self.scan_mode == "overlay" else 1.0,

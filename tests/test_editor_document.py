@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,13 @@ from app.document import Document
 from app.session import SessionError
 from editor_fakes import FakeEditor, FakeFit
 from imface_core.face_codes import FaceCodes
+
+
+@dataclass
+class AlignedFit(FakeFit):
+    """A fit with the alignment ``FitOutcome`` keeps (scan mm -> model units), or None."""
+
+    alignment: Any = None
 
 QT_MODULES = ("PySide6", "shiboken6", "superqt", "pyvista", "pyvistaqt", "qtpy")
 
@@ -139,11 +148,92 @@ def test_a_fit_becomes_the_face_and_a_detail_source(doc):
     for a, b in zip(doc.space.codes(doc.state).as_dict().values(), codes.as_dict().values()):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert doc.detail_sources[-1][0] == "fit: scan.ply"
-    assert seen.names()[1:4] == ["fit", "state", "history"]
+    assert seen.names()[1:5] == ["fit", "view", "state", "history"] and seen.events[2][1] == {"what": "fit"}
     doc.set_colour_mode("error")
     assert doc.colour_mode == "error"
     doc.load_model(FakeEditor())  # another model: the fits go, and with them the error map
     assert doc.fit is None and doc.colour_mode == "plain"
+
+
+def fitted(doc: Document, name: str = "scan.ply", seed: float = 1.0, alignment=None) -> "AlignedFit":
+    """A fit of ``name`` added to ``doc`` (so it is the current face)."""
+    codes = FaceCodes(doc.space.identity.code([seed, -0.5, 0.2]), doc.space.presets["smile"], np.full(4, 0.3))
+    fit = AlignedFit(Path(name), codes, alignment)
+    doc.add_fit(fit)
+    return fit
+
+
+def test_an_edit_hides_the_fit_and_undo_back_to_the_fitted_face_shows_it_again(doc):
+    start = doc.state
+    fit = fitted(doc)
+    doc.set_colour_mode("error")
+    assert doc.fit is fit and doc.face_description() == "fit of scan.ply" and doc.fit_notice() is None
+    seen = Recorder(doc)
+    assert doc.edit(doc.state.with_id_coeff(0, 0.25), commit_later=False)  # a slider moves the fitted face
+    assert doc.fit is None and doc.stale_fit is fit and doc.colour_mode == "plain"  # no error map of another face
+    assert seen.events[:2] == [("view", {"what": "fit"}), ("view", {"what": "colour_mode"})]
+    assert doc.face_description() == "fit: scan.ply, edited since the fit (its error map no longer applies)"
+    assert "Fit of scan.ply hidden" in doc.fit_notice()
+    doc.set_colour_mode("error")  # not available for an edited face
+    assert doc.colour_mode == "plain"
+    doc.edit(doc.state.with_id_coeff(0, 0.0), commit_later=False)
+    doc.commit()
+    assert doc.fit is None  # edited, even if a slider went back: the face is not the fitted one
+
+    assert doc.undo() and doc.fit is fit and doc.colour_mode == "error"  # the error map comes back with its face
+    assert doc.face_description() == "fit of scan.ply" and doc.fit_notice() is None
+    assert doc.undo() and doc.state == start  # back to before the fit
+    assert doc.fit is None and doc.face_description() == "start face" and "not the fitted face" in doc.fit_notice()
+    assert doc.redo() and doc.fit is fit and doc.colour_mode == "error"
+    doc.set_colour_mode("correspondence")  # the user's choice stays after a round trip
+    doc.neutral_expression()
+    assert doc.fit is None and doc.colour_mode == "correspondence"
+    assert doc.undo() and doc.fit is fit and doc.colour_mode == "correspondence"
+
+
+def test_each_fit_belongs_to_its_own_face(doc):
+    first = fitted(doc, "first.ply", 1.0)
+    second = fitted(doc, "second.ply", -1.0)
+    assert doc.fit is second and doc.fits == [first, second]
+    assert doc.undo() and doc.fit is first  # undo shows the first scan and its error map again
+    assert doc.redo() and doc.fit is second
+    doc.pick_identity(0)
+    assert doc.fit is None and doc.stale_fit is second and doc.face_description() == "anna"
+    assert doc.fitted_state(first) != doc.fitted_state(second)
+    later = Document(quality=64)
+    later.load_model(FakeEditor())
+    edited = later.space.initial_state().with_id_coeff(1, 0.5)
+    later.set_state(edited)
+    kept = AlignedFit(Path("kept.ply"), first.codes)
+    later.add_fit(kept, doc.fitted_state(first), show=False)  # (a session's fit: its face is not the current one)
+    assert later.state == edited and later.fit is None and later.stale_fit is kept
+    later.set_state(doc.fitted_state(first))
+    assert later.fit is kept
+
+
+def test_export_frame_and_name_follow_the_fit(doc):
+    from scipy.spatial.transform import Rotation
+
+    from app.export_frame import MODEL_FRAME
+    from imface_core.fitting.align import Alignment
+
+    assert doc.export_frame("scan") is MODEL_FRAME and doc.export_name(".obj") == "face.obj"  # nothing fitted
+    with pytest.raises(ValueError, match="export frame"):
+        doc.export_frame("world")
+    fitted(doc, "no_alignment.ply")  # (a fit that kept no alignment: the model's frame only)
+    assert doc.frame_fit is None and doc.export_frame("scan") is MODEL_FRAME
+    alignment = Alignment(Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix(), np.array([3., -8., 40.]))
+    fitted(doc, "subject 7.ply", alignment=alignment)
+    frame = doc.export_frame("scan")
+    assert frame.name == "scan" and "subject 7.ply" in frame.description and doc.export_frame("model") is MODEL_FRAME
+    points = np.array([[0.0, 0.0, 0.4], [0.3, -0.2, 0.1]])
+    np.testing.assert_allclose(alignment.to_normalised(frame.to_mm(points)), points, atol=1e-12)
+    np.testing.assert_allclose(MODEL_FRAME.to_mm(points), points * 100.0)
+    assert doc.export_name(".ply") == "subject_7_fit.ply"
+    assert doc.edit(doc.state.with_id_coeff(0, 2.0))
+    assert doc.export_name(".obj") == "subject_7_edited.obj" and doc.export_frame().name == "scan"  # still placed
+    doc.pick_identity(1)
+    assert doc.export_name(".obj") == "ben.obj"
 
 
 def test_view_modes(doc):
