@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from imface_core.fitting.align import Alignment
 
-__all__ = ["ExportFrame", "MODEL_FRAME", "OBJ_COLOUR_NOTE", "frame_comment_lines", "scan_frame", "with_comments",
+__all__ = ["ExportFrame", "alignment_from_matrix", "MODEL_FRAME", "OBJ_COLOUR_NOTE", "frame_comment_lines", "scan_frame", "with_comments",
            "write_in_frame"]
 
 OBJ_COLOUR_NOTE = ("vertex colours: 'v x y z r g b' lines, r g b from 0 to 1 (a common OBJ extension that "
@@ -55,6 +55,19 @@ MODEL_FRAME = ExportFrame(
 def scan_frame(alignment: "Alignment", scan_name: str) -> ExportFrame:
     """The frame of the scan ``scan_name`` a fit with ``alignment`` was made on."""
     return ExportFrame("scan", f"frame: the scan {scan_name}'s own, millimetres (overlays the scan)", alignment)
+
+
+def alignment_from_matrix(matrix: np.ndarray) -> "Alignment":
+    """The ``Alignment`` whose ``matrix`` (4x4, scan mm -> model units, as sessions keep it) is ``matrix``: a fit
+    read back from a session exports in its scan's frame too."""
+    from imface_core.fitting.align import Alignment
+
+    m = np.asarray(matrix, dtype=np.float64)
+    linear = m[:3, :3] * SCALE_MM
+    scale = float(np.cbrt(np.linalg.det(linear)))
+    if not scale > 0:
+        raise ValueError("not a scan-to-model similarity transform (its determinant is not positive)")
+    return Alignment(linear / scale, m[:3, 3] * SCALE_MM, scale)
 
 
 def frame_comment_lines(frame: ExportFrame, colours: bool, file_type: str) -> list[str]:

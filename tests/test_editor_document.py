@@ -214,7 +214,7 @@ def test_each_fit_belongs_to_its_own_face(doc):
 def test_export_frame_and_name_follow_the_fit(doc):
     from scipy.spatial.transform import Rotation
 
-    from app.export_frame import MODEL_FRAME
+    from app.export_frame import MODEL_FRAME, alignment_from_matrix
     from imface_core.fitting.align import Alignment
 
     assert doc.export_frame("scan") is MODEL_FRAME and doc.export_name(".obj") == "face.obj"  # nothing fitted
@@ -222,13 +222,15 @@ def test_export_frame_and_name_follow_the_fit(doc):
         doc.export_frame("world")
     fitted(doc, "no_alignment.ply")  # (a fit that kept no alignment: the model's frame only)
     assert doc.frame_fit is None and doc.export_frame("scan") is MODEL_FRAME
-    alignment = Alignment(Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix(), np.array([3., -8., 40.]))
+    alignment = Alignment(Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix(), np.array([3., -8., 40.]), 1.05)
     fitted(doc, "subject 7.ply", alignment=alignment)
     frame = doc.export_frame("scan")
     assert frame.name == "scan" and "subject 7.ply" in frame.description and doc.export_frame("model") is MODEL_FRAME
     points = np.array([[0.0, 0.0, 0.4], [0.3, -0.2, 0.1]])
     np.testing.assert_allclose(alignment.to_normalised(frame.to_mm(points)), points, atol=1e-12)
     np.testing.assert_allclose(MODEL_FRAME.to_mm(points), points * 100.0)
+    again = alignment_from_matrix(alignment.matrix)  # (a fit read back from a session keeps the matrix only)
+    np.testing.assert_allclose(again.to_scan(points), alignment.to_scan(points), atol=1e-9)
     assert doc.export_name(".ply") == "subject_7_fit.ply"
     assert doc.edit(doc.state.with_id_coeff(0, 2.0))
     assert doc.export_name(".obj") == "subject_7_edited.obj" and doc.export_frame().name == "scan"  # still placed
