@@ -183,7 +183,7 @@ class FaceModel:
         ``colors="correspondence"`` adds vertex RGB from template coordinates; ``method="displace"`` is the
         fast full-detail approximation. See ``imface_core.engine.face_mesh.face_mesh`` for the other options.
         Raises ``CodesError`` for unusable codes and ``ValueError`` for a resolution that is not a whole number
-        in ``face_mesh.RESOLUTION_RANGE``. ``resolution`` defaults to ``face_mesh.MESH_RESOLUTION``.
+        in ``settings.RESOLUTION_RANGE``. ``resolution`` defaults to ``face_mesh.MESH_RESOLUTION``.
 
         ``topology="template"``: the model's template mesh carried onto this face instead (the same vertex
         count and order for every face; ``resolution`` is then the template mesh's, default 128; ``method``

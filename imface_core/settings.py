@@ -12,8 +12,30 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AlignSettings", "FitSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings", "BenchSettings", "EvalSettings", "SynthSettings",
-           "RegionSettings"]
+__all__ = ["AlignSettings", "FitSettings", "FitOutputSettings", "POLISH_PRESETS", "PolishSettings", "PrepSettings",
+           "BenchSettings", "EvalSettings", "SynthSettings", "RegionSettings", "GenerateSettings", "ThreadSettings",
+           "RESOLUTION_RANGE", "TOPOLOGIES", "check_mesh_resolution"]
+
+RESOLUTION_RANGE = (8, 1024)
+"""Grid resolutions a face mesh accepts (N samples per axis): below 8 there is no face, above 1024 no memory."""
+TOPOLOGIES = ("marching_cubes", "template")
+"""A face mesh's topology: its own marching-cubes mesh per face, or the model's template mesh carried onto it."""
+Topology = Literal["marching_cubes", "template"]
+
+
+def check_mesh_resolution(resolution, what: str = "the mesh resolution") -> int:
+    """``resolution`` as an int, or ``ValueError`` when it is not a whole number in ``RESOLUTION_RANGE``."""
+    lo, hi = RESOLUTION_RANGE
+    whole = isinstance(resolution, int) and not isinstance(resolution, bool)
+    if not whole:
+        try:  # numpy integers
+            whole = int(resolution) == resolution and not isinstance(resolution, (bool, float))
+        except (TypeError, ValueError):
+            whole = False
+    if not whole or not lo <= resolution <= hi:
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi} (grid samples per axis), "
+                         f"got {resolution!r}")
+    return int(resolution)
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,40 @@ class FitSettings:
                 raise ValueError(f"fit: {name} must be between 0 and 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"fit: lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class FitOutputSettings:
+    """The mesh ``imface fit`` writes of the fitted face."""
+
+    resolution: int | None = None
+    """Grid resolution of the fitted mesh (unset: 160 for marching cubes; for template, the template mesh's own
+    128, as ``imface generate --topology template``)."""
+    topology: Topology = "marching_cubes"
+    """marching_cubes: the fitted face's own mesh, cut to the scan's footprint; template: the model's template
+    mesh carried onto the fitted face (the same vertex count and order for every fit with this model)."""
+
+    def __post_init__(self) -> None:
+        if self.resolution is not None:
+            check_mesh_resolution(self.resolution, "--resolution")
+
+    @property
+    def marching_cubes_resolution(self) -> int:
+        """The resolution of a marching-cubes fitted mesh."""
+        return 160 if self.resolution is None else self.resolution
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    """How many CPU threads torch uses (``imface fit``, ``imface eval``)."""
+
+    threads: int = 1
+    """Torch CPU threads (1: a fit's small batches run faster on one thread than on two; 0 leaves torch's
+    default)."""
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"--threads must be 0 or more, got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -298,8 +354,7 @@ class EvalSettings:
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"eval: steps must be at least 1, got {self.steps}")
-        if self.resolution < 8:
-            raise ValueError(f"eval: resolution must be at least 8, got {self.resolution}")
+        check_mesh_resolution(self.resolution, "eval: resolution")
         for name in ("limit", "makehuman"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"eval: {name} must be 0 or more, got {getattr(self, name)}")
@@ -347,7 +402,7 @@ class GenerateSettings:
     resolution: int | None = None
     """Grid samples per axis over [-1, 1] (unset: FaceModel.mesh's own, or the template mesh's with
     --topology template)."""
-    topology: Literal["marching_cubes", "template"] = "marching_cubes"
+    topology: Topology = "marching_cubes"
     """marching_cubes: this face's own mesh; template: the model's template mesh carried onto the face (the same
     vertex count and order for every face of the model)."""
     method: Literal["exact", "displace"] = "exact"
@@ -360,7 +415,7 @@ class GenerateSettings:
     """mm (normalised x 100, nose tip at z = 40 mm) or normalised model units."""
 
     def __post_init__(self) -> None:
-        if self.resolution is not None and not 8 <= self.resolution <= 1024:
-            raise ValueError(f"--resolution must be between 8 and 1024, got {self.resolution}")
+        if self.resolution is not None:
+            check_mesh_resolution(self.resolution, "--resolution")
         if not math.isfinite(self.detail_scale):
             raise ValueError(f"--detail-scale must be a finite number, got {self.detail_scale}")

@@ -60,7 +60,7 @@ def test_subcommand_help(name):
 def test_train_rejects_bad_batch_sizes_and_a_too_short_resumed_stage_two(tmp_path):
     bad = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                "--batch-scans", "0"])
-    assert bad.returncode == 2 and "--batch-scans: must be at least 1" in bad.stderr
+    assert bad.returncode == 2 and "--batch-scans must be at least 1, got 0" in bad.stderr
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(REPO_ROOT / "resources" / "imface_compact.pt", run_dir / "checkpoint.pt")
@@ -73,4 +73,4 @@ def test_train_rejects_bad_batch_sizes_and_a_too_short_resumed_stage_two(tmp_pat
     assert frequency.returncode == 2 and "--detail-frequency cannot change when resuming" in frequency.stderr
     zero = run([sys.executable, "-m", "imface_core", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                 "--detail-frequency", "0"])
-    assert zero.returncode == 2 and "--detail-frequency: must be above 0" in zero.stderr
+    assert zero.returncode == 2 and "--detail-frequency must be above 0, got 0.0" in zero.stderr

@@ -58,7 +58,7 @@ CASES = {
     "generate --device foo": (lambda d: ["generate", "--out", str(d / "f.obj"), "--device", "foo"],
                               ["unknown device `foo`", "available here: cpu"]),
     "generate --resolution 4": (lambda d: ["generate", "--out", str(d / "f.obj"), "--resolution", "4"],
-                                ["between 8 and 1024"]),
+                                ["from 8 to 1024"]),
     "fit: scan missing": (lambda d: ["fit", str(d / "none.ply"), "--out", str(d / "fit")], ["scan not found"]),
     "fit: codes output is a folder": (
         lambda d: ["fit", str(existing_file(d / "scan.ply")), "--out", str(d / "fit")], ["fit_codes.npz", "folder"]),

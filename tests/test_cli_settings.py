@@ -12,18 +12,19 @@ import pytest
 from imface_core.cli import build_parser, main as cli_main
 from imface_core.commands.polish import POLISH_OPTIONS
 from imface_core.commands.settings import field_docs
-from imface_core.settings import (POLISH_PRESETS, AlignSettings, BenchSettings, EvalSettings, FitSettings,
-                                  GenerateSettings, PolishSettings, PrepSettings, RegionSettings, SynthSettings)
+from imface_core.settings import (POLISH_PRESETS, AlignSettings, BenchSettings, EvalSettings, FitOutputSettings,
+                                  FitSettings, GenerateSettings, PolishSettings, PrepSettings, RegionSettings,
+                                  SynthSettings, ThreadSettings)
 
-CONVERTED = {"fit": (FitSettings, AlignSettings), "polish": (PolishSettings,), "prep": (PrepSettings,),
-             "bench": (BenchSettings,), "eval": (EvalSettings,), "synth": (SynthSettings,),
+CONVERTED = {"fit": (FitSettings, AlignSettings, FitOutputSettings, ThreadSettings), "polish": (PolishSettings,),
+             "prep": (PrepSettings,), "bench": (BenchSettings,), "eval": (EvalSettings, ThreadSettings), "synth": (SynthSettings,),
              "region": (RegionSettings,), "generate": (GenerateSettings,)}
 """The commands whose settings options are made from dataclasses, and those dataclasses."""
-LEAST_OPTIONS = {"fit": 3, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5, "eval": 10, "synth": 4, "region": 1,
+LEAST_OPTIONS = {"fit": 6, "polish": len(POLISH_OPTIONS), "prep": 4, "bench": 5, "eval": 11, "synth": 4, "region": 1,
                  "generate": 7}
 """How many options each command at least takes from its dataclasses."""
-OWN_DEFAULTS = {"threads"}
-"""Options that are no setting of a dataclass but state a number as their default."""
+OWN_DEFAULTS: set[str] = set()
+"""Options that are no setting of a dataclass but state a number as their default (none left)."""
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -108,3 +109,29 @@ def test_parsing_the_help_does_not_load_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_train_values_are_checked_by_the_config_and_named_by_their_option(capsys, tmp_path):
+    from imface_core.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="batch_scans must be at least 1"):
+        TrainConfig(batch_scans=0)
+    out = tmp_path / "run"
+    assert cli_main(["train", "--data", str(tmp_path), "--out", str(out), "--surface-points", "0"]) == 2
+    assert "--surface-points must be at least 1, got 0" in capsys.readouterr().err
+    assert cli_main(["train", "--data", str(tmp_path), "--out", str(out), "--stage2-steps", "-1"]) == 2
+    assert "--stage2-steps must be 0 or more, got -1" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize("command", ["fit", "eval", "generate"])
+def test_mesh_resolutions_are_checked_once_for_every_command(command, capsys, tmp_path):
+    from imface_core.settings import RESOLUTION_RANGE
+
+    given = {"fit": ["fit", "scan.ply", "--out", str(tmp_path / "f")],
+             "eval": ["eval", "--data", str(tmp_path), "--out", str(tmp_path / "e")],
+             "generate": ["generate", "--identity", "0", "--out", str(tmp_path / "g.obj")]}[command]
+    lo, hi = RESOLUTION_RANGE
+    assert cli_main(given + ["--resolution", str(hi + 1)]) == 2
+    assert f"must be a whole number from {lo} to {hi}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -320,6 +320,29 @@ def test_fit_command_writes_mesh_codes_and_report(tmp_path, tiny_model_path, per
     assert main(["fit", str(tmp_path / "empty.obj"), "--model", str(tiny_model_path), "--out", str(tmp_path / "x")]) == 2
 
 
+def test_fit_command_writes_the_template_topology_in_the_scans_frame(tmp_path, tiny_model, tiny_model_path,
+                                                                      person_scan):
+    """``imface fit --topology template``: the model's template mesh carried onto the fitted face (the same
+    triangles as any other template-topology face of the model), laid over the scan."""
+    from scipy.spatial import cKDTree
+
+    from imface_core.cli import main
+
+    v, f, _, lm5 = person_scan
+    scan_path = write_mesh(tmp_path / "face.ply", v, f)
+    np.savetxt(tmp_path / "face_landmarks.txt", lm5)
+    code = main(["fit", str(scan_path), "--model", str(tiny_model_path), "--out", str(tmp_path / "face"),
+                 "--landmarks", str(tmp_path / "face_landmarks.txt"), "--steps", "20", "--resolution", "64",
+                 "--topology", "template"])
+    assert code == 0
+    written = trimesh.load(tmp_path / "face.obj", process=False)
+    other = tiny_model.mesh(tiny_model.codes(1, 1), resolution=64, topology="template")
+    assert len(written.vertices) == len(other.vertices)
+    np.testing.assert_array_equal(np.asarray(written.faces), np.asarray(other.faces))
+    gap = cKDTree(np.asarray(written.vertices)).query(v)[0]  # the tiny model has no face region: the whole box
+    assert np.median(gap) < 2.0, f"median distance of the scan to the fit {np.median(gap):.2f} mm"
+
+
 def test_eval_command_is_resumable_and_builds_the_pca_baseline(tmp_path, tiny_model_path, tiny_data_dir, tiny_raw_dir):
     from imface_core.cli import main
 

@@ -6,7 +6,7 @@ import argparse
 
 from imface_core.commands import add_device_option
 from imface_core.commands.settings import add_settings_options, settings_from_args
-from imface_core.settings import EvalSettings
+from imface_core.settings import EvalSettings, ThreadSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                            "makehuman", "makehuman_path", "pca", "seed"],
                          flags={"raw_dir": "--raw", "train_raw_dir": "--train-raw", "out_dir": "--out",
                                 "makehuman_path": "--makehuman-file"})
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
-                   "batches run faster on one thread than on two; 0 leaves torch's default)")
+    add_settings_options(p, ThreadSettings)
     add_device_option(p, "cpu", "a fit's small batches")
     p.set_defaults(func=run)
 
@@ -48,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
                                   data_dir=str(Path(args.data) / args.split) if args.split else args.data)
     device = resolve_device(args.device)
     check_output_path(settings.out_dir, folder=True)
-    if args.threads:
-        set_compute_threads(args.threads)
+    threads = settings_from_args(ThreadSettings, args).threads
+    if threads:
+        set_compute_threads(threads)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     total = len(select_scans(settings.data_dir, settings.limit)) + settings.makehuman
     import time

@@ -6,7 +6,7 @@ import argparse
 
 from imface_core.commands import add_device_option
 from imface_core.commands.settings import add_settings_options, settings_from_args
-from imface_core.settings import AlignSettings, FitSettings
+from imface_core.settings import AlignSettings, FitOutputSettings, FitSettings, ThreadSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit the model to a 3D scan (mesh or point cloud): codes, fitted mesh, report",
         description="Align SCAN to the model's mean face (with --landmarks, or by multi-start ICP without), "
         "preprocess it exactly as training data, optimise the codes (z_id, z_exp first, then z_det), and write "
-        "OUT.obj (fitted mesh, millimetres, in the scan's own frame), OUT_codes.npz (z_id, z_exp, z_det, "
+        "OUT.obj (fitted mesh, millimetres, in the scan's own frame; with --topology template in the model's template "
+        "topology), OUT_codes.npz (z_id, z_exp, z_det, "
         "transform: 4x4 scan mm -> normalised units) and OUT_report.json (per-stage loss, times, Chamfer and "
         "F-score against the scan, error-map statistics).",
     )
@@ -25,9 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--landmarks", default=None, help="68 (iBUG) or 5 landmarks, one `x y z` per line, scan units")
     p.add_argument("--units", default="auto", choices=["auto", "mm", "cm", "dm", "m", "in", "um"],
                    help="units of the scan's coordinates (auto: detected from the face's size)")
-    p.add_argument("--resolution", type=int, default=160, help="grid resolution of the output mesh")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the fit's small "
-                   "batches run faster on one thread than on two; 0 leaves torch's default)")
+    add_settings_options(p, FitOutputSettings)
+    add_settings_options(p, ThreadSettings)
     add_device_option(p, "cpu", "a fit's small batches")
     add_settings_options(p, FitSettings, ["steps", "seed"])
     add_settings_options(p, AlignSettings, ["orientation"])
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(FitSettings, args)
     align_settings = settings_from_args(AlignSettings, args, seed=settings.seed)
-    if args.resolution < 8 or args.resolution > 512:
-        raise ValueError(f"--resolution must be between 8 and 512, got {args.resolution}")
+    output = settings_from_args(FitOutputSettings, args)
+    threads = settings_from_args(ThreadSettings, args).threads
     device = resolve_device(args.device)
     for given, what in ((args.scan, "scan"), (args.landmarks, "landmark file")):
         if given is not None and not Path(given).is_file():
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
                             else f"`{given}` is a folder, not a {what}")
     outputs = fit_output_paths(args.out)
     for path in outputs.values():
-        check_output_path(path, expected_bytes=mesh_file_bytes(args.resolution, "obj"))
-    if args.threads:
-        set_compute_threads(args.threads)
+        check_output_path(path, expected_bytes=mesh_file_bytes(output.marching_cubes_resolution, "obj"))
+    if threads:
+        set_compute_threads(threads)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     bar = tqdm(total=settings.steps, unit="step", desc="fit", mininterval=0.5)
 
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = fit_scan(model, args.scan, landmarks=args.landmarks, units=args.units, settings=settings,
                           align_settings=align_settings,
-                          mesh_resolution=args.resolution, progress=progress)
+                          mesh_resolution=output.marching_cubes_resolution if output.topology == "marching_cubes"
+                          else output.resolution, topology=output.topology, progress=progress)
     finally:
         bar.close()
     paths = save_fit(result, Path(args.out))

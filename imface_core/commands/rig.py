@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from imface_core.compute import resolve_device
-    from imface_core.engine.face_mesh import check_resolution
+    from imface_core.settings import check_mesh_resolution
     from imface_core.engine.memory import check_extraction_memory
     from imface_core.engine.rig import build_rig, rig_file_bytes, rig_glb_bytes
     from imface_core.engine.template_topology import TEMPLATE_RESOLUTION
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--out must end in .glb, got `{out}`")
     resolution = TEMPLATE_RESOLUTION if args.resolution is None else args.resolution
     try:
-        resolution = check_resolution(resolution)
+        resolution = check_mesh_resolution(resolution)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     expressions = None

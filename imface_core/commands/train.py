@@ -18,34 +18,6 @@ OVERRIDES = {"stage1_steps": "stage1_steps", "stage2_steps": "stage2_steps", "ba
 ``TrainConfig`` field each replaces (``det_first_omega0``: the ``ModelConfig`` of the preset)."""
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
 def _preset_value(name: str, field: str):
     cfg = preset(name)
     return getattr(cfg.model if field in field_docs(ModelConfig) else cfg, field)
@@ -58,7 +30,7 @@ def _override_option(p: argparse.ArgumentParser, option: str, value_type) -> Non
     when = "Also with --resume." if field in CONTINUABLE else "New runs only."
     defaults = ", ".join(f"{name} {_preset_value(name, field)}" for name in PRESETS)
     p.add_argument("--" + option.replace("_", "-"), type=value_type, default=None,
-                   metavar="X" if value_type is _positive_float else "N",
+                   metavar="X" if value_type is float else "N",
                    help=f"{doc} {when} (default: the --config preset's: {defaults})".replace("%", "%%"))
 
 
@@ -78,17 +50,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="start a new run in a RUN_DIR that holds one (its "
                    "checkpoint.pt and model.pt are kept as checkpoint.prev.pt and model.prev.pt)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    for option, value_type in (("stage1_steps", _non_negative_int), ("stage2_steps", _non_negative_int),
-                               ("batch_scans", _positive_int), ("surface_points", _positive_int),
-                               ("free_points", _positive_int), ("detail_frequency", _positive_float)):
+    for option, value_type in (("stage1_steps", int), ("stage2_steps", int), ("batch_scans", int),
+                               ("surface_points", int), ("free_points", int), ("detail_frequency", float)):
         _override_option(p, option, value_type)
     add_device_option(p)
     _override_option(p, "seed", int)
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace, continuable: dict) -> TrainConfig:
+    """The ``--config`` preset with the options given; the configs' own checks refuse bad values, which are
+    reported under the option's name (``--batch-scans must be at least 1, got 0``)."""
+    from imface_core.errors import CommandError
     from imface_core.training.config import with_overrides
+
+    try:
+        cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **continuable)
+        if args.detail_frequency is not None:
+            cfg = replace(cfg, model=replace(cfg.model, det_first_omega0=args.detail_frequency))
+    except ValueError as exc:
+        message = str(exc)
+        for option, field in OVERRIDES.items():
+            message = message.replace(f"{field} must", f"--{option.replace('_', '-')} must")
+        raise CommandError(message) from exc
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from imface_core.compute import resolve_device
@@ -105,13 +93,11 @@ def run(args: argparse.Namespace) -> int:
         print("imface train: --resume continues a run and --force starts a new one; give one of them",
               file=sys.stderr)
         return 2
+    cfg = _config(args, continuable)
     device = resolve_device(args.device)
     check_output_path(args.out, folder=True)
     if not args.resume:
         keep_previous_run(Path(args.out), args.force, move=False)  # refuse before loading the data
-    cfg = with_overrides(preset(args.config), stage1_steps=args.stage1_steps, seed=args.seed, **continuable)
-    if args.detail_frequency is not None:
-        cfg = replace(cfg, model=replace(cfg.model, det_first_omega0=args.detail_frequency))
     trainer = Trainer(args.data, args.out, cfg, resume=args.resume, max_minutes=args.max_minutes,
                       device=device, resume_overrides=continuable if args.resume else None, force=args.force)
     result = trainer.run()

@@ -23,9 +23,9 @@ from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelRe
 from imface_core.engine.field import FaceField
 from imface_core.engine.memory import check_extraction_memory
 from imface_core.engine.region import clip_mesh, crop_mesh, vertex_share
+from imface_core.settings import check_mesh_resolution
 
-__all__ = ["MESH_RESOLUTION", "check_resolution", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE",
-           "RESOLUTION_RANGE"]
+__all__ = ["MESH_RESOLUTION", "face_mesh", "face_plan", "METHODS", "COLOR_MODES", "FINE_FROM_STRIDE"]
 
 METHODS = ("exact", "displace")
 COLOR_MODES = (None, "none", "correspondence")
@@ -33,18 +33,6 @@ MESH_RESOLUTION = 256
 """The default resolution of a face mesh (``FaceModel.mesh``, ``imface generate``)."""
 FINE_FROM_STRIDE = 4
 """Levels with this stride or finer use the fine SDF in the exact method; coarser ones the coarse guide."""
-RESOLUTION_RANGE = (8, 1024)
-"""Grid resolutions a face mesh accepts (N samples per axis): below 8 there is no face, above 1024 no memory."""
-
-
-def check_resolution(resolution) -> int:
-    """``resolution`` as an int, or ``ValueError`` when it is not a whole number in ``RESOLUTION_RANGE``."""
-    lo, hi = RESOLUTION_RANGE
-    whole = isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool)
-    if not whole or not lo <= resolution <= hi:
-        raise ValueError(f"the mesh resolution must be a whole number from {lo} to {hi} (grid samples per axis), "
-                         f"got {resolution!r}")
-    return int(resolution)
 
 
 def face_plan(face: FaceField, coarse: FaceField | None = None, lipschitz: float = 1.5,
@@ -97,7 +85,7 @@ def face_mesh(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if colors not in COLOR_MODES:
         raise ValueError(f"colors must be one of {COLOR_MODES[1:]}, got {colors!r}")
-    resolution = check_resolution(resolution)
+    resolution = check_mesh_resolution(resolution)
     if grid is None:
         check_extraction_memory(resolution, loaded=True)
     face = FaceField(model, codes, detail=detail, detail_scale=detail_scale)

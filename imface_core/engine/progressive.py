@@ -36,7 +36,8 @@ from imface_core.engine.chunks import CancelToken, Cancelled, check_cancel
 from imface_core.engine.colors import correspondence_colors, vertex_correspondence_colors
 from imface_core.engine.displacement import displace_surface
 from imface_core.engine.extraction import ExtractionSettings, FieldPlan, LevelResult, SparseGrid
-from imface_core.engine.face_mesh import METHODS, check_resolution, face_mesh, face_plan, finish_face_mesh
+from imface_core.engine.face_mesh import METHODS, face_mesh, face_plan, finish_face_mesh
+from imface_core.settings import check_mesh_resolution
 from imface_core.engine.field import FaceField
 from imface_core.errors import CodesError
 from imface_core.face_codes import FaceCodes
@@ -73,7 +74,7 @@ class MeshRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.codes, FaceCodes):
             raise CodesError(f"a mesh request needs FaceCodes, got {type(self.codes).__name__}")
-        check_resolution(self.resolution)
+        check_mesh_resolution(self.resolution)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.preview_stride < 1 or self.preview_stride & (self.preview_stride - 1):

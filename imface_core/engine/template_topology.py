@@ -42,12 +42,11 @@ from imface_core.engine.displacement import keep_orientation, solve_offset
 from imface_core.engine.extraction import sparse_mesh
 from imface_core.engine.field import FaceField
 from imface_core.engine.region import clip_mesh
+from imface_core.settings import check_mesh_resolution
 
-__all__ = ["TOPOLOGIES", "TEMPLATE_RESOLUTION", "TemplateTopology", "template_topology", "carry_template",
+__all__ = ["TEMPLATE_RESOLUTION", "TemplateTopology", "template_topology", "carry_template",
            "template_face_mesh"]
 
-TOPOLOGIES = ("marching_cubes", "template")
-"""``FaceModel.mesh``'s ``topology``: its own marching-cubes mesh per face (default) or the template mesh."""
 TEMPLATE_RESOLUTION = 128
 """Grid resolution of the template mesh when none is given (2/127 = 1.6 mm cells)."""
 
@@ -353,12 +352,12 @@ def template_face_mesh(model, codes, resolution: int | None = None, detail: bool
     vertex RGB from the targets (the same colours on every face). ``crop``: cut to the face region (models
     without a region carry the whole template surface in the box).
     """
-    from imface_core.engine.face_mesh import COLOR_MODES, check_resolution
+    from imface_core.engine.face_mesh import COLOR_MODES
 
     if colors not in COLOR_MODES:
         raise ValueError(f"colors must be one of {COLOR_MODES[1:]}, got {colors!r}")
     codes = model.check_codes(codes)
-    resolution = check_resolution(TEMPLATE_RESOLUTION if resolution is None else resolution)
+    resolution = check_mesh_resolution(TEMPLATE_RESOLUTION if resolution is None else resolution)
     topology = template_topology(model, resolution, crop, cancel)
     vertices, info = carry_template(model, codes, topology, detail=detail, detail_scale=detail_scale,
                                     cancel=cancel, **carry_options)

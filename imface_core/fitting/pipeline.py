@@ -27,6 +27,7 @@ from imface_core.fitting.optimize import CodeFit, FitProgress, FitSettings, fit_
 from imface_core.fitting.samples import FitSamples, prepare_samples
 from imface_core.fitting.scan_io import Scan, load_scan
 from imface_core.metrics import SurfaceMetrics, chamfer_fscore
+from imface_core.settings import TOPOLOGIES
 
 logger = logging.getLogger(__name__)
 
@@ -109,17 +110,22 @@ def fit_scan(
     units: str = "auto",
     settings: FitSettings = FitSettings(),
     align_settings: AlignSettings = AlignSettings(),
-    mesh_resolution: int = 128,
+    mesh_resolution: int | None = 128,
+    topology: str = "marching_cubes",
     sample_points: int = 60_000,
     progress: Callable[[FitProgress], None] | None = None,
     cancel=None,
     with_metrics: bool = True,
 ) -> FitResult:
     """Fit the model to a scan (see the module doc). ``progress`` also gets the non-optimisation phases
-    (``load``, ``align``, ``samples``, ``mesh``, ``metrics``) with step 0.
+    (``load``, ``align``, ``samples``, ``mesh``, ``metrics``) with step 0. ``topology="template"``: the fitted
+    mesh is the model's template mesh carried onto the fitted face (``FaceModel.mesh``; ``mesh_resolution`` is
+    then the template mesh's, None for its default) instead of its marching-cubes surface cut to the scan.
 
     Raises ``ScanError`` for unusable input and ``errors.Cancelled`` when ``cancel`` (a ``threading.Event``) is set.
     """
+    if topology not in TOPOLOGIES:
+        raise ValueError(f"topology must be one of {TOPOLOGIES}, got {topology!r}")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -149,8 +155,12 @@ def fit_scan(
     t = lap("optimise", t)
     _notify(progress, "mesh", t - t0)
     initial, alignment = alignment, alignment.then(code_fit.pose)
-    mesh = fitted_mesh(model, code_fit.codes, model_frame_surface(samples, code_fit.pose), mesh_resolution,
-                       cancel=cancel)
+    if topology == "template":
+        carried = model.mesh(code_fit.codes, resolution=mesh_resolution, topology="template", cancel=cancel)
+        mesh = (np.asarray(carried.vertices, dtype=np.float64), np.asarray(carried.faces, dtype=np.int64))
+    else:
+        mesh = fitted_mesh(model, code_fit.codes, model_frame_surface(samples, code_fit.pose),
+                           128 if mesh_resolution is None else mesh_resolution, cancel=cancel)
     t = lap("mesh", t)
     warnings = list(scan.warnings)
     target_mm = (initial.to_scan(samples.surface_mesh[0]), samples.surface_mesh[1])

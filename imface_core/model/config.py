@@ -107,8 +107,8 @@ class ModelConfig:
             raise ValueError(f"deformation={self.deformation!r} is not supported; choose from {_DEFORMATIONS}")
         if self.code_scale <= 0:
             raise ValueError(f"code_scale must be > 0, got {self.code_scale}")
-        if self.det_first_omega0 <= 0:
-            raise ValueError(f"det_first_omega0 must be > 0, got {self.det_first_omega0}")
+        if not self.det_first_omega0 > 0:
+            raise ValueError(f"det_first_omega0 must be above 0, got {self.det_first_omega0}")
         if self.det_plane_channels < 0:
             raise ValueError(f"det_plane_channels must be 0 (no plane) or more, got {self.det_plane_channels}")
         if self.det_plane_mixing not in ("field", "code"):

@@ -54,6 +54,14 @@ class TrainConfig:
     seed: int = 0
     """Seed of the networks' and codes' initialisation and of the scan and point sampling."""
 
+    def __post_init__(self) -> None:
+        for name in ("stage1_steps", "stage2_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("batch_scans", "surface_points", "free_points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
     @property
     def total_steps(self) -> int:
         return self.stage1_steps + self.stage2_steps
