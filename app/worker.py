@@ -112,11 +112,6 @@ class LatestOnlyWorker(Generic[R, T]):
             if self._current is not None:
                 self._current.cancel.set()
 
-    @property
-    def busy(self) -> bool:
-        with self._cond:
-            return self._pending is not None or self._current is not None
-
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is running or waiting (tests, benchmarks). False on timeout."""
         with self._cond:

@@ -296,10 +296,6 @@ def _onto_coarse_surface(face: FaceField, x: np.ndarray, cancel, steps: int = 2)
     return x, n
 
 
-def _normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    return np.asarray(trimesh.Trimesh(v, faces, process=False).vertex_normals, dtype=np.float32)
-
-
 def carry_template(model, codes, topology: TemplateTopology, detail: bool = True, detail_scale: float = 1.0,
                    iterations: int = 12, fine_correction: bool = True,
                    cancel: CancelToken | None = None) -> tuple[np.ndarray, dict]:
