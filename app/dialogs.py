@@ -19,8 +19,9 @@ from app.session import SESSION_SUFFIX
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-__all__ = ["ExportDialog", "FitProgressDialog", "MESH_FILTERS", "MODEL_FILTER", "SCAN_FILTER", "SESSION_FILTER", "ask_export",
-           "ask_load_scan", "ask_open_model", "ask_open_session", "ask_save_session", "show_about", "show_help"]
+__all__ = ["ExportDialog", "FitProgressDialog", "MESH_FILTERS", "MODEL_FILTER", "SCAN_FILTER", "SESSION_FILTER",
+           "ask_export", "ask_load_scan", "ask_open_model", "ask_open_session", "ask_save_session", "fit_fraction",
+           "show_about", "show_help"]
 
 SCAN_FILTER = "Scans (*.obj *.ply *.stl *.off *.glb *.gltf *.xyz *.pts *.txt *.csv);;All files (*)"
 MODEL_FILTER = "ImFace Studio models (*.pt);;All files (*)"

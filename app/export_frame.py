@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from imface_core.fitting.align import Alignment
 
-__all__ = ["ExportFrame", "alignment_from_matrix", "MODEL_FRAME", "OBJ_COLOUR_NOTE", "frame_comment_lines", "scan_frame", "with_comments",
-           "write_in_frame"]
+__all__ = ["ExportFrame", "MODEL_FRAME", "OBJ_COLOUR_NOTE", "alignment_from_matrix", "frame_comment_lines",
+           "scan_frame", "with_comments", "write_in_frame"]
 
 OBJ_COLOUR_NOTE = ("vertex colours: 'v x y z r g b' lines, r g b from 0 to 1 (a common OBJ extension that "
                    "MeshLab, Blender and trimesh read; PLY is the standard coloured format)")

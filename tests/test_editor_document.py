@@ -222,7 +222,8 @@ def test_export_frame_and_name_follow_the_fit(doc):
         doc.export_frame("world")
     fitted(doc, "no_alignment.ply")  # (a fit that kept no alignment: the model's frame only)
     assert doc.frame_fit is None and doc.export_frame("scan") is MODEL_FRAME
-    alignment = Alignment(Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix(), np.array([3., -8., 40.]), 1.05)
+    rotation = Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix()
+    alignment = Alignment(rotation, np.array([3.0, -8.0, 40.0]), 1.05)
     fitted(doc, "subject 7.ply", alignment=alignment)
     frame = doc.export_frame("scan")
     assert frame.name == "scan" and "subject 7.ply" in frame.description and doc.export_frame("model") is MODEL_FRAME
