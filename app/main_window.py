@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabW
 
 from app.document import COLOUR_MODES, DEFAULT_QUALITY, SCAN_MODES, Document
 from app.face_state import FaceState
+from app.fit_view import show_current, show_fit, show_sources
 from app.jobs import FitOptions
 from app.mesh_export import MeshExport
 from app.menus import QUALITIES, build_menus, check_view_actions, update_actions
@@ -33,19 +34,18 @@ from app.recent import RecentFiles
 from app.relay import Relay, wait_until
 from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
-from app.session import SessionError
+from app.session_files import WINDOW_TITLE, SessionFiles
 from app.viewport import SKIN_RGB, Viewport
 from app.worker import TaskGroup
 from imface_core.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from app.engine import DisplayMesh, EditorModel, FitOutcome, MeshComputer
+    from app.engine import DisplayMesh, EditorModel, MeshComputer
 
 __all__ = ["COLOUR_MODES", "MainWindow", "PLACEHOLDER_STATUS", "QUALITIES", "SCAN_MODES", "SKIN_RGB", "WINDOW_TITLE"]
 
 _log = logging.getLogger(__name__)
 
-WINDOW_TITLE = "ImFace Studio"
 PLACEHOLDER_STATUS = "No face model loaded \N{EM DASH} File \N{RIGHTWARDS ARROW} Open model\N{HORIZONTAL ELLIPSIS}"
 REST_MS = 250
 """A slider held still this long (button still down) gets its full-detail mesh."""
@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
     fit_dialog = property(lambda self: self.scan_fit.dialog, doc="The running fit's progress dialog, or None.")
     fit_phase = property(lambda self: self.scan_fit.phase, doc='Phase of the running fit ("load", "align", ...).')
     start_export, export_failed = _forward("mesh_export", "start"), _forward("mesh_export", "failed")
+    save_session, open_session = _forward("session_files", "save"), _forward("session_files", "open")
 
     def __init__(
         self,
@@ -129,8 +130,9 @@ class MainWindow(QMainWindow):
         self._relay = Relay(self)
         self.tasks = TaskGroup(self._relay.post)
         self.document = Document(quality)
+        self.session_files = SessionFiles(self)  # the title, Save / Open session, the unsaved-changes prompt
         for event, slot in (("model", self._on_model), ("state", self._on_state), ("view", self._on_view),
-                            ("history", lambda: update_actions(self)), ("fit", self._on_fit)):
+                            ("history", lambda: update_actions(self)), ("fit", lambda _fit: show_sources(self))):
             self.document.on(event, slot)
         self.scheduler = MeshScheduler(self.document, self, self._relay.post)
         self.scan_fit = ScanFit(self, self._relay.post)
@@ -200,6 +202,7 @@ class MainWindow(QMainWindow):
         if not slider:  # (a slider's own edit: the panels show it already)
             self._sync_panels()
             update_actions(self)
+        show_current(self)  # the "Current:" line: a fitted face, or edited since
 
     def _on_view(self, what: str, remesh: bool = True) -> None:
         check_view_actions(self, what)
@@ -210,11 +213,8 @@ class MainWindow(QMainWindow):
             self.viewport.set_scan_mode(doc.scan_mode)
         elif what == "landmarks":
             self.viewport.set_landmarks_visible(doc.show_landmarks)
-
-    def _on_fit(self, outcome: "FitOutcome") -> None:
-        self.viewport.set_scan(outcome.scan_vertices, outcome.scan_faces, outcome.errors_mm)
-        self.detail_panel.set_sources([label for label, _ in self.document.detail_sources])
-        self.detail_panel.fit_info.setText("\n".join([outcome.summary(), *outcome.warnings]))
+        elif what == "fit":
+            show_fit(self)  # the current face's scan and error map, or the notice that they are hidden
 
     def _sync_panels(self) -> None:
         for panel in (self.identity_panel, self.expression_panel, self.detail_panel):
@@ -225,6 +225,8 @@ class MainWindow(QMainWindow):
     def open_model(self, path: Path | str) -> None:
         """Load a checkpoint in the background; the current model stays until the new one is ready."""
         path = Path(path)
+        if not self.session_files.confirm(f"opening {path.name}"):
+            return
         self._loading = True
         self.model_error = None
         update_actions(self)
@@ -251,7 +253,6 @@ class MainWindow(QMainWindow):
         self.viewport.set_before(None)
         self.document.load_model(editor)
         self.scheduler.attach(computer.run)
-        self.setWindowTitle(f"{WINDOW_TITLE} \N{EM DASH} {editor.name}")
         update_actions(self)
         self.statusBar().showMessage(f"Loaded {editor.describe()} in {editor.load_seconds:.1f} s", 5000)
         self.modelLoaded.emit(str(editor.path))
@@ -339,40 +340,10 @@ class MainWindow(QMainWindow):
         self.scan_fit.start(Path(path), self.fit_options)
 
     # =============================================================================== export
-    def export_mesh(self, path: Path | str, colors: bool = False) -> None:
-        """Write the full-detail face to ``path`` (.obj or .ply, millimetres), in the background."""
-        self.mesh_export.request(Path(path), colors)
-
-    # =============================================================================== sessions
-    def save_session(self, path: Path | str) -> bool:
-        path = Path(path)
-        if self.state is None or self.space is None:
-            self.show_error("Save session", "There is no face to save yet.")
-            return False
-        self.document.flush()
-        try:
-            self.document.save_session(path)
-        except OSError as exc:
-            self.show_error("Could not save the session",
-                            f"The session could not be written to\n{path}\n\n{exc.strerror or exc}")
-            return False
-        self.recent.add("session", path)
-        self.set_activity(f"Saved the session to {path}")
-        return True
-
-    def open_session(self, path: Path | str) -> bool:
-        path = Path(path)
-        if self.space is None:
-            self.show_error("Open session", "Open a face model first.")
-            return False
-        try:
-            self.document.open_session(path)
-        except SessionError as exc:
-            self.show_error("Could not open the session", str(exc))
-            return False
-        self.recent.add("session", path)
-        self.set_activity(f"Opened the session {path.name}")
-        return True
+    def export_mesh(self, path: Path | str, colors: bool = False, frame: str = "scan") -> None:
+        """Write the full-detail face to ``path`` (.obj or .ply, millimetres; ``frame`` "scan": a fitted scan's
+        frame when there is one, "model"), in the background."""
+        self.mesh_export.request(Path(path), colors, frame)
 
     # =============================================================================== helpers
     def set_activity(self, text: str) -> None:
@@ -387,6 +358,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        if not self._closing and not self.session_files.confirm("closing"):
+            event.ignore()
+            return
         self._closing = True
         self._rest_timer.stop()
         self._commit_timer.stop()

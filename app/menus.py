@@ -2,10 +2,12 @@
 
 ``build_menus(window)`` makes the actions, connected to the window's methods, and keeps them on the window
 (``window.undo_action``, ``window.colour_actions["error"]``, ...) so it can enable and check them.
+File > Open recent drops an entry whose file turns out to be gone or broken, after its error message.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -13,11 +15,13 @@ from PySide6.QtWidgets import QMenu
 
 from app import dialogs
 from app.document import COLOUR_MODES, SCAN_MODES
+from app.guide import show_guide
+from app.session import SessionError, load_session
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-__all__ = ["QUALITIES", "build_menus", "check_view_actions", "fill_recent_menu", "update_actions"]
+__all__ = ["QUALITIES", "build_menus", "check_view_actions", "fill_recent_menu", "open_recent", "update_actions"]
 
 QUALITIES = {96: "Draft (96\N{SUPERSCRIPT THREE})", 128: "Standard (128\N{SUPERSCRIPT THREE})",
              192: "High (192\N{SUPERSCRIPT THREE})", 256: "Full (256\N{SUPERSCRIPT THREE})"}
@@ -65,9 +69,13 @@ def build_menus(w: "MainWindow") -> None:
         w, "Export OBJ/PLY with &colours\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_export(w, colors=True),
         "Ctrl+Shift+E", "Write the face with correspondence colours per vertex")
     w.open_session_action = _action(w, "&Open session\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_open_session(w),
-                                    QKeySequence.StandardKey.Open, "Open a saved face (codes and sliders)")
-    w.save_session_action = _action(w, "&Save session\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_save_session(w),
-                                    QKeySequence.StandardKey.Save, "Save the face (codes and sliders)")
+                                    QKeySequence.StandardKey.Open, "Open a saved face, with its view and fit")
+    w.save_session_action = _action(w, "&Save session", lambda: w.session_files.save_current(),
+                                    QKeySequence.StandardKey.Save,
+                                    "Save the face, the view and the newest fit to the session's file")
+    w.save_session_as_action = _action(w, "Save session &as\N{HORIZONTAL ELLIPSIS}",
+                                       lambda: dialogs.ask_save_session(w), QKeySequence.StandardKey.SaveAs,
+                                       "Save the session to another file")
     w.quit_action = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit, "Close ImFace Studio")
     file_menu.addAction(w.open_model_action)
     file_menu.addSeparator()
@@ -77,6 +85,7 @@ def build_menus(w: "MainWindow") -> None:
     file_menu.addSeparator()
     file_menu.addAction(w.open_session_action)
     file_menu.addAction(w.save_session_action)
+    file_menu.addAction(w.save_session_as_action)
     w.recent_menu = file_menu.addMenu("Open &recent")
     w.recent_menu.aboutToShow.connect(lambda: fill_recent_menu(w))
     file_menu.addSeparator()
@@ -104,6 +113,9 @@ def build_menus(w: "MainWindow") -> None:
             actions[key].setChecked(True)
 
     help_menu = bar.addMenu("&Help")
+    w.guide_action = _action(w, "&Guide", lambda: show_guide(w), QKeySequence.StandardKey.HelpContents,
+                             "A short manual: sliders, fitting, details, colours, exports, sessions, keys")
+    help_menu.addAction(w.guide_action)
     help_menu.addAction(_action(w, "&Mouse and keys", lambda: dialogs.show_help(w)))
     help_menu.addAction(_action(w, "&About ImFace Studio", lambda: dialogs.show_about(w)))
 
@@ -125,13 +137,10 @@ def fill_recent_menu(w: "MainWindow") -> None:
     menu.clear()
     entries = w.recent.entries()
     for kind, path in entries:
-        action = menu.addAction(f"{'Session' if kind == 'session' else 'Scan'}: {path.name}")
+        action = menu.addAction(f"{'Session' if kind == 'session' else 'Fit scan'}: {path.name}")
         action.setToolTip(str(path))
         action.setStatusTip(str(path))
-        if kind == "session":
-            action.triggered.connect(lambda _=False, p=path: w.open_session(p))
-        else:
-            action.triggered.connect(lambda _=False, p=path: w.load_scan(p))
+        action.triggered.connect(lambda _=False, k=kind, p=path: open_recent(w, k, p))
         action.setEnabled(w.editor is not None)
     if not entries:
         menu.addAction("(nothing yet)").setEnabled(False)
@@ -140,11 +149,51 @@ def fill_recent_menu(w: "MainWindow") -> None:
         menu.addAction("Clear the list", w.recent.clear)
 
 
+def open_recent(w: "MainWindow", kind: str, path: Path) -> None:
+    """Open a recent session, or fit a recent scan; an entry whose file is gone or broken leaves the list."""
+    if kind == "session":
+        if not w.open_session(path) and not _readable_session(path):
+            w.recent.remove(kind, path)
+        return
+    if not path.is_file():
+        w.show_error("Could not fit the scan", f"{path.name} is no longer at {path.parent}.")
+        w.recent.remove(kind, path)
+        return
+    if w.fit_dialog is not None:  # a fit runs: this one would not start
+        return
+
+    def forget_if_unreadable(how: str) -> None:
+        w.fitFinished.disconnect(forget_if_unreadable)
+        if how == "failed" and not _readable_scan(path):
+            w.recent.remove(kind, path)
+
+    w.fitFinished.connect(forget_if_unreadable)
+    w.load_scan(path)
+
+
+def _readable_session(path: Path) -> bool:
+    try:
+        load_session(path)
+    except SessionError:
+        return False
+    return True
+
+
+def _readable_scan(path: Path) -> bool:
+    from imface_core.fitting.scan_io import ScanError, load_scan
+
+    try:
+        load_scan(path)
+    except ScanError:
+        return False
+    return True
+
+
 def update_actions(w: "MainWindow") -> None:
     """Enable what the window's document allows now."""
     has_model = w.editor is not None
     for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.open_session_action,
-                   w.save_session_action):
+                   w.save_session_action, w.save_session_as_action):
         action.setEnabled(has_model)
     w.undo_action.setEnabled(w.document.can_undo)
     w.redo_action.setEnabled(w.document.can_redo)

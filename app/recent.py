@@ -54,6 +54,11 @@ class RecentFiles:
         items.insert(0, (kind, path))
         self._write(items[: self.limit])
 
+    def remove(self, kind: str, path: str | Path) -> None:
+        """Drop the entry of ``path`` (one whose file is gone or broken)."""
+        path = Path(path).resolve()
+        self._write([(k, p) for k, p in self.entries() if not (k == kind and p == path)])
+
     def clear(self) -> None:
         self._write([])
 
