@@ -8,8 +8,9 @@ the id runs end to end.
   full job follows, which shows the preview again only if it differs and then refines to full detail;
 * a mesh of a job older than the one on screen is dropped (``stale_dropped``): the view never goes back in time;
   neither does it show results of an earlier model's worker (``attach`` starts a new generation);
-* after a jump (undo, a random face, a session, a new quality) the job is *fresh*: the mesher searches the
-  whole grid instead of following the last surface, until a fresh job's mesh has come back;
+* after a jump (undo, a random face, a session, a new quality) the job is *fresh*: the mesher's previews
+  search the whole grid instead of following the last surface, until a fresh job's mesh has come back (the
+  full-detail mesh never follows: it is a function of the face alone, ``ProgressiveMesher``);
 * an export waits for the full-detail mesh of the current face when it is not on screen yet.
 
 The worker's callbacks run on its thread; ``post`` (the window's queued signal; a plain call in tests) brings

@@ -7,12 +7,13 @@ mesh per finer level, the last one being exactly ``FaceModel.mesh`` of the reque
 yielding (``last_status == "cancelled"``).
 
 Reuse between requests (the slider path):
-* codes changed: the preview level is rebuilt by *following the surface* from the previous request's
-  surface cells (evaluate them, step across every cell face the new surface crosses) instead of descending the
-  octree from the top; the finer levels then grow the full band from there (``SparseGrid.track_level``);
-* codes unchanged (e.g. a finer or detailed request after a preview): every field value already computed for
-  these codes is reused (values are cached per codes, field and detail strength).
-A surface component far from the previous surface is only found by a fresh run (``reset()``).
+* preview-only requests with new codes: the preview level is rebuilt by *following the surface* from the
+  previous request's surface cells (evaluate them, step across every cell face the new surface crosses)
+  instead of descending the octree from the top (``SparseGrid.track_level``); a surface component far from
+  the previous surface is only found by a fresh run (``reset()``);
+* requests past the preview always descend from the top, in value stores of their own, so the full mesh is
+  a function of the request alone (to the bit), never of the edits before it; the same request again reuses
+  every value (values are cached per codes, field, detail strength, method and preview level).
 
 Usage from a worker thread (one request at a time; newer requests cancel older ones)::
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -217,7 +218,12 @@ class ProgressiveMesher:
                 if preview_only:
                     return
         band_key = (req.resolution, p)
-        if band_key in self._band:
+        if not preview_only:
+            # a mesh past the preview depends on the request only: descend from the top (the tracked surface of
+            # the last request misses pieces it never reached), with value stores no other sequence writes
+            # (the network's float32 results depend on the batch a point is evaluated in, by up to ~2e-7)
+            coarse_plan = _own_stores(coarse_plan, req, p)
+        elif band_key in self._band:
             level = grid.track_level(p, self._band[band_key], coarse_plan, cancel, mode="surface")
             if len(level.change) == 0 and len(self._band[band_key]):
                 level = None  # the surface left the old cells everywhere: start from the top
@@ -239,11 +245,11 @@ class ProgressiveMesher:
         if face.detail and req.method == "exact":
             # the fine band of level p, grown from the coarse surface cells (the fine surface lies within the
             # refinement displacement, a few mm, of the coarse one)
-            plan = face_plan(face, lipschitz=self.settings.lipschitz, fine_from_stride=p)
+            plan = _own_stores(face_plan(face, lipschitz=self.settings.lipschitz, fine_from_stride=p), req, p)
             coarse_level = level
             level = grid.track_level(p, coarse_level.change, plan, cancel, mode="band")
             if len(level.change) == 0:  # nothing kept around the coarse surface: widen by the largest displacement
-                wide = face_plan(face, lipschitz=self.settings.lipschitz, fine_from_stride=p // 2)
+                wide = _own_stores(face_plan(face, lipschitz=self.settings.lipschitz, fine_from_stride=p // 2), req, p)
                 seeds = grid.track_level(p, coarse_level.change, wide, cancel, mode="band").kept
                 level = grid.track_level(p, seeds, plan, cancel, mode="band")
         else:
@@ -262,3 +268,12 @@ class ProgressiveMesher:
                 mesh.visual.vertex_colors = correspondence_colors(x_t)
         check_cancel(cancel)
         yield update(mesh, "final", last.stride, True)
+
+
+def _own_stores(plan: FieldPlan, req: MeshRequest, p: int) -> FieldPlan:
+    """``plan`` with value stores of their own for the full mesh of ``req``: only runs of this same sequence of
+    evaluations (method, detail, preview level) fill them, so every value is computed in the same batch as in
+    any other run of it and the mesh is the same to the bit, whatever ran before. A cancelled run leaves a
+    prefix of the sequence (cancellation falls between chunks), which the next one completes the same way."""
+    own = f"|{req.method}:{req.detail}:{req.detail_scale!r}:{p}"
+    return replace(plan, name=plan.name + own, guide_name=plan.guide_name + own)
