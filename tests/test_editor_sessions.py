@@ -119,7 +119,7 @@ def questions(messages) -> list[tuple[str, str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ title
-def test_title_names_the_session_and_marks_unsaved_changes(window, qtbot, tmp_path):
+def test_title_names_the_session_and_marks_unsaved_changes(window, qtbot, save_dialog, tmp_path):
     name = window.editor.name
     assert window.windowTitle() == f"Untitled[*] {DASH} ImFace Studio {DASH} {name}"
     assert not window.isWindowModified()
@@ -136,6 +136,10 @@ def test_title_names_the_session_and_marks_unsaved_changes(window, qtbot, tmp_pa
     window.neutral_expression()
     window.random_face()
     assert window.isWindowModified()
+    window.save_session_action.trigger()  # Ctrl+S: to the session's own file, no dialog
+    assert save_dialog.calls == 0 and not window.isWindowModified()
+    saved = json.loads((tmp_path / "portrait.imface.json").read_text())
+    assert saved["state"] == window.state.to_dict()
 
 
 # ------------------------------------------------------------------------------------------------ the prompt
