@@ -1,0 +1,99 @@
+"""The start face kept beside the model file, so that the editor shows its first full-detail face at once.
+
+The editor's first face is the same every launch (the model's start state at the chosen quality), and
+computing it is most of the wait before a user can work. ``StartFace`` stores that mesh once, in
+``<model>.start_face.npz`` beside the model file (or in the user's cache folder when that folder is read-only),
+under a key made of the model file's content and everything the mesh depends on (codes, resolution, detail,
+method, colours, this module's format). A changed model, another quality or another start state gives another
+key: the stored face is then ignored and replaced, never shown for the wrong face. A missing, corrupt or
+unwritable file only means the face is computed as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from imface_core.engine.field import codes_key
+from imface_core.engine.progressive import MeshRequest
+from imface_core.io_utils import save_npz_atomic
+
+__all__ = ["StartFace", "file_digest", "request_key"]
+
+_log = logging.getLogger(__name__)
+FORMAT = 1
+"""Changes when what is stored or how the key is made changes (older files then never match)."""
+SUFFIX = ".start_face.npz"
+
+
+def file_digest(path: str | Path) -> str:
+    """A digest of the file's content (18 MB, the shipped model: about 20 ms)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def request_key(model_digest: str, request: MeshRequest) -> str:
+    """The key of the full-detail mesh of ``request`` made by the model whose file has ``model_digest``."""
+    parts = (FORMAT, model_digest, codes_key(request.codes), request.resolution, request.detail,
+             repr(float(request.detail_scale)), request.method, request.colors)
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _user_cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "imface-studio" / "start_faces"
+
+
+class StartFace:
+    """The stored start face of one model file (see the module doc)."""
+
+    def __init__(self, model_path: str | Path):
+        self.model_path = Path(model_path)
+        self.model_digest = file_digest(self.model_path)
+        self.path = self.model_path.with_name(self.model_path.stem + SUFFIX)
+        """Beside the model file."""
+        self.fallback = _user_cache_folder() / f"{self.model_path.stem}-{self.model_digest}{SUFFIX}"
+        """In the user's cache folder, for a model whose folder takes no files."""
+
+    def load(self, request: MeshRequest) -> trimesh.Trimesh | None:
+        """The stored full-detail mesh of ``request``, or None (none stored, another face, unreadable)."""
+        key = request_key(self.model_digest, request)
+        for path in (self.path, self.fallback):
+            if not path.is_file():
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    if str(data["key"]) != key:
+                        continue
+                    mesh = trimesh.Trimesh(data["vertices"], data["faces"], process=False)
+                    if "colors" in data.files:
+                        mesh.visual.vertex_colors = data["colors"]
+                    return mesh
+            except Exception as exc:  # a corrupt or foreign file: compute the face instead
+                _log.warning("ignoring the stored start face %s: %s", path, exc)
+        return None
+
+    def save(self, request: MeshRequest, mesh: trimesh.Trimesh) -> Path | None:
+        """Store ``mesh`` as the full-detail mesh of ``request``; the path written, or None when no folder
+        takes it (the editor works as before)."""
+        arrays = {"key": np.array(request_key(self.model_digest, request)),
+                  "vertices": np.asarray(mesh.vertices),  # as computed, to the bit
+                  "faces": np.asarray(mesh.faces, dtype=np.int32)}
+        if request.colors and mesh.visual.kind == "vertex":
+            arrays["colors"] = np.asarray(mesh.visual.vertex_colors, dtype=np.uint8)
+        for path in (self.path, self.fallback):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_npz_atomic(path, **arrays)
+                return path
+            except OSError as exc:
+                _log.info("could not store the start face in %s: %s", path, exc)
+        return None
