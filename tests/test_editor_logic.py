@@ -343,24 +343,38 @@ def test_export_face_checks_the_format_and_writes_millimetres(tmp_path):
     np.testing.assert_allclose(back.vertices, mesh.vertices * 100.0, atol=1e-4)
 
 
-def test_display_decimation_keeps_the_shape_normals_and_colours():
+def test_display_decimation_keeps_the_shape_rim_normals_and_colours():
     import trimesh
     from scipy.spatial import cKDTree
 
     from app.engine import decimated_for_display, to_polydata
 
-    mesh = trimesh.creation.icosphere(subdivisions=5, radius=0.5)  # 20,480 triangles
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.5)  # 20,480 triangles
+    mesh = sphere.submesh([np.flatnonzero(sphere.triangles_center[:, 2] > 0.0)], append=True)  # open, like a face
     mesh.visual.vertex_colors = np.c_[(mesh.vertices * 200 + 128).clip(0, 255), np.full(len(mesh.vertices), 255)]
     poly = to_polydata(mesh)
     assert decimated_for_display(poly, 30_000) is poly
-    small = decimated_for_display(poly, 8_000)
-    assert 7_000 <= small.n_cells <= 8_500
-    np.testing.assert_allclose(small.bounds, poly.bounds, atol=0.01)
-    # kept vertices stay where they were, with their own normals and colours
-    dist, idx = cKDTree(poly.points).query(small.points)
-    assert dist.max() < 1e-6
-    np.testing.assert_array_equal(small.point_data.active_normals, poly.point_data.active_normals[idx])
-    np.testing.assert_array_equal(small.point_data["rgb"], poly.point_data["rgb"][idx])
+    small = decimated_for_display(poly, 2_500)
+    assert 2_200 <= small.n_cells <= 2_700
+    points = np.asarray(small.points, dtype=np.float64)
+    radius = np.linalg.norm(points, axis=1)
+    assert np.abs(radius - 0.5).max() < 0.005  # on the surface (1 % of the radius)
+    assert ((small.point_data.active_normals * (points / radius[:, None])).sum(axis=1) > 0.97).all()
+    # the rim stays on the rim of the full mesh
+    edges = poly.extract_feature_edges(boundary_edges=True, feature_edges=False, manifold_edges=False,
+                                       non_manifold_edges=False)
+    p0, p1 = (np.asarray(edges.points)[edges.lines.reshape(-1, 3)[:, k]] for k in (1, 2))
+    kept = small.extract_feature_edges(boundary_edges=True, feature_edges=False, manifold_edges=False,
+                                       non_manifold_edges=False).points
+    for q in np.asarray(kept):
+        t = np.clip(((q - p0) * (p1 - p0)).sum(axis=1) / ((p1 - p0) ** 2).sum(axis=1), 0.0, 1.0)
+        assert np.linalg.norm(p0 + t[:, None] * (p1 - p0) - q, axis=1).min() < 1e-3  # 5 % of an edge
+    # colours of the nearest vertex of the full mesh; no slivers (marching-cubes-like triangles stay out)
+    nearest = cKDTree(poly.points).query(points)[1]
+    np.testing.assert_array_equal(small.point_data["rgb"], poly.point_data["rgb"][nearest])
+    a, b, c = (points[small.regular_faces[:, k]] for k in range(3))
+    sines = np.linalg.norm(np.cross(b - a, c - a), axis=1) / (np.linalg.norm(b - a, axis=1) * np.linalg.norm(c - a, axis=1))
+    assert (sines > np.sin(np.radians(5))).mean() > 0.99
 
 
 def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancelled(tiny_model, space):
