@@ -232,6 +232,45 @@ def test_progressive_reuses_previous_band_after_small_change(amplified, face_cod
     assert _same_vertices(final, amplified.mesh(moved, n)) < 1e-5
 
 
+@pytest.mark.parametrize("method", ["displace", "exact"])
+def test_progressive_full_mesh_does_not_depend_on_earlier_requests(amplified, face_codes, method, monkeypatch):
+    """The full mesh of a request is the same to the bit whatever the mesher ran before (issue 20 item 3): a
+    fresh mesher, one that meshed another face, one that followed a drag to it, and one whose first try of
+    the same request was cancelled half-way (the network's float32 values depend on the batch a point is
+    evaluated in, so values reused from another evaluation order would move vertices by ~1e-7)."""
+    a, b = face_codes
+    n, settings = 64, ExtractionSettings(chunk=512)  # small chunks: the cancel falls inside a level
+
+    def full(mesher, cancel=None):
+        return mesher.mesh(MeshRequest(b, resolution=n, method=method), cancel)
+
+    expected = full(ProgressiveMesher(amplified, settings))
+    after_other = ProgressiveMesher(amplified, settings)
+    after_other.mesh(MeshRequest(a, resolution=n, method=method))
+    dragged = ProgressiveMesher(amplified, settings)
+    dragged.mesh(MeshRequest(a, resolution=n, method=method))
+    for t in (0.3, 0.7, 1.0):  # previews along the way: they follow the last surface
+        dragged.mesh(MeshRequest(a.replace(z_exp=(1 - t) * a.z_exp + t * b.z_exp), resolution=n, stop_stride=4))
+
+    cancelled, stop, calls = ProgressiveMesher(amplified, settings), threading.Event(), {"n": 0}
+    for name in ("coarse_sdf", "fine_sdf"):
+        original = getattr(FaceField, name)
+
+        def counting(self, points, original=original):
+            calls["n"] += 1
+            if calls["n"] == 12:
+                stop.set()  # checked before the next chunk
+            return original(self, points)
+
+        monkeypatch.setattr(FaceField, name, counting)
+    assert full(cancelled, stop) is None and cancelled.last_status == "cancelled"
+    monkeypatch.undo()
+    for mesher in (after_other, dragged, cancelled):
+        mesh = full(mesher)
+        np.testing.assert_array_equal(mesh.faces, expected.faces)
+        np.testing.assert_array_equal(mesh.vertices, expected.vertices)
+
+
 def test_progressive_template_preview_path(amplified, face_codes):
     a, _ = face_codes
     n = 64
