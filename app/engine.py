@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -27,6 +27,7 @@ from imface_core.engine.colors import vertex_correspondence_colors
 from imface_core.engine.field import FaceField
 from imface_core.engine.navigation import LatentNavigator
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
+from imface_core.engine.start_face import StartFace
 from imface_core.face_model import FaceCodes, FaceModel
 
 from app.export_frame import MODEL_FRAME, ExportFrame, write_in_frame
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointError", "DISPLAY_TRIANGLES", "DisplayMesh", "EditorModel", "FitOptions", "FitOutcome", "MeshComputer", "MeshJob",
     "PREVIEW_CELLS", "decimated_for_display", "export_face", "fit_scan_file", "landmarks5", "load_editor_model",
-    "preview_stride", "scan_landmarks", "set_compute_threads", "snap_to_vertices", "to_polydata",
+    "preview_stride", "scan_landmarks", "set_compute_threads", "snap_to_vertices", "stored_start_face",
+    "to_polydata",
 ]
 
 _log = logging.getLogger(__name__)
@@ -109,6 +111,13 @@ PREVIEW_CELLS = 32
 """The coarse preview is a grid of 32-48 cells: with the compact model a 32-cell preview costs ~45 ms (a new
 sparse-grid level or a template deformation), a 64-cell one ~170 ms, too slow for a visible update within
 150 ms of a slider move on a 2-core CPU. Full requests refine through the finer levels after it."""
+
+
+def stored_start_face(editor: EditorModel, threads: int) -> StartFace:
+    """The model's stored start face (``imface_core.engine.start_face``), for faces computed where this editor
+    computes them."""
+    device = editor.model.device.type
+    return StartFace(editor.path, compute=f"cpu:{threads}" if device == "cpu" else device)
 
 
 def preview_stride(resolution: int) -> int:
@@ -244,11 +253,15 @@ class MeshComputer:
     """
 
     def __init__(self, model: FaceModel, method: str = "displace", preview: str = "template",
-                 display_triangles: int | None = DISPLAY_TRIANGLES):
+                 display_triangles: int | None = DISPLAY_TRIANGLES, start_face: StartFace | None = None):
         self.model = model
         self.method = method
         self.display_triangles = display_triangles
         self.mesher = ProgressiveMesher(model, preview=preview)
+        self.start_face = start_face
+        """The stored first face (``imface_core.engine.start_face``): the first full-detail job is read from it
+        when it holds that face, else computed and stored for the next launch."""
+        self._first_full = start_face is not None
 
     def run(self, job: MeshJob, cancel: threading.Event) -> Iterator[DisplayMesh]:
         if job.fresh:
@@ -265,14 +278,32 @@ class MeshComputer:
             colors=job.colors,
         )
         landmarks = landmarks5(self.model, job.codes) if job.landmarks else None
+        if self._first_full and not job.preview_only:
+            self._first_full = False
+            stored = self.start_face.load(request)
+            if stored is not None:
+                yield self._display(job, "final", 1, True, 0.0, stored, landmarks)
+                # warm the drag previews (their template mesh) while the face is already on screen
+                for _ in self.mesher.run(replace(request, stop_stride=p), cancel):
+                    pass
+                return
+            save_start = True
+        else:
+            save_start = False
         for update in self.mesher.run(request, cancel):
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
-            marks = None if landmarks is None else snap_to_vertices(landmarks, update.mesh.vertices)
-            poly = to_polydata(update.mesh)
-            if full:
-                poly = decimated_for_display(poly, self.display_triangles)
-            yield DisplayMesh(job, stage, update.stride, full, update.seconds, poly, update.mesh, marks)
+            yield self._display(job, stage, update.stride, full, update.seconds, update.mesh, landmarks)
+            if full and save_start:
+                self.start_face.save(request, update.mesh)
+
+    def _display(self, job: MeshJob, stage: str, stride: int, full: bool, seconds: float, mesh: trimesh.Trimesh,
+                 landmarks: np.ndarray | None) -> DisplayMesh:
+        marks = None if landmarks is None else snap_to_vertices(landmarks, mesh.vertices)
+        poly = to_polydata(mesh)
+        if full:
+            poly = decimated_for_display(poly, self.display_triangles)
+        return DisplayMesh(job, stage, stride, full, seconds, poly, mesh, marks)
 
 
 # ------------------------------------------------------------------------------------------------------

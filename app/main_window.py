@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
             from app import engine  # imports torch: on this thread, never the GUI's
 
             editor = engine.load_editor_model(path, threads=threads, device=device)
-            return editor, engine.MeshComputer(editor.model)
+            return editor, engine.MeshComputer(editor.model, start_face=engine.stored_start_face(editor, threads))
 
         self.tasks.start(load, self._on_model_loaded, lambda exc: self._on_model_failed(path, exc), "model-loader")
 

@@ -1,5 +1,5 @@
-"""The start face stored beside the model: found again for the same request only, never for another face or a
-changed model, and a bad file or a read-only folder only means computing the face."""
+"""The stored start face: found again for the same request only, never for another face or a changed model;
+shipped beside the model or cached for the user; a bad file or an unwritable folder only means computing it."""
 
 from __future__ import annotations
 
@@ -18,19 +18,28 @@ def start_mesh(tiny_model):
 
 
 @pytest.fixture
-def model_copy(tmp_path, tiny_model_path):
+def model_copy(tmp_path, tiny_model_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return shutil.copy(tiny_model_path, tmp_path / "model.pt")
 
 
-def test_the_same_request_gets_the_stored_face_to_the_bit(model_copy, tiny_model, start_mesh):
+def test_the_same_request_gets_the_stored_face_to_the_bit(model_copy, tiny_model, start_mesh, tmp_path):
     request = MeshRequest(tiny_model.codes(0, 0), resolution=48, method="displace")
     store = StartFace(model_copy)
     assert store.load(request) is None
     written = store.save(request, start_mesh)
-    assert written == store.path and written.parent == model_copy.parent
+    assert written == store.cached and written.is_relative_to(tmp_path / "cache")
     again = StartFace(model_copy).load(MeshRequest(tiny_model.codes(0, 0), resolution=48, method="displace"))
     np.testing.assert_array_equal(again.vertices, start_mesh.vertices)
     np.testing.assert_array_equal(again.faces, start_mesh.faces)
+
+
+def test_a_face_shipped_beside_the_model_is_found_without_a_cache(model_copy, tiny_model, start_mesh, tmp_path):
+    request = MeshRequest(tiny_model.codes(0, 0), resolution=48)
+    written = StartFace(model_copy).save(request, start_mesh, beside=True)
+    assert written == model_copy.with_name("model.start_face.npz")
+    assert not (tmp_path / "cache").exists()
+    np.testing.assert_array_equal(StartFace(model_copy).load(request).vertices, start_mesh.vertices)
 
 
 @pytest.mark.parametrize("change", ["codes", "resolution", "detail_scale", "method", "colors"])
@@ -44,7 +53,7 @@ def test_another_face_is_never_given_the_stored_one(model_copy, tiny_model, star
 
 def test_a_changed_model_file_invalidates_the_stored_face(model_copy, tiny_model, start_mesh):
     request = MeshRequest(tiny_model.codes(0, 0), resolution=48)
-    StartFace(model_copy).save(request, start_mesh)
+    StartFace(model_copy).save(request, start_mesh, beside=True)
     with open(model_copy, "ab") as f:
         f.write(b"\0")
     assert StartFace(model_copy).load(request) is None
@@ -53,18 +62,16 @@ def test_a_changed_model_file_invalidates_the_stored_face(model_copy, tiny_model
 def test_a_corrupt_file_is_ignored_and_replaced(model_copy, tiny_model, start_mesh):
     request = MeshRequest(tiny_model.codes(0, 0), resolution=48)
     store = StartFace(model_copy)
-    store.path.write_bytes(b"not an npz")
+    store.cached.parent.mkdir(parents=True)
+    store.cached.write_bytes(b"not an npz")
     assert store.load(request) is None
     store.save(request, start_mesh)
     assert store.load(request) is not None
 
 
-def test_a_model_folder_that_takes_no_file_stores_in_the_user_cache(model_copy, tmp_path, tiny_model, start_mesh,
-                                                                     monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_an_unwritable_cache_only_means_computing_again(model_copy, tiny_model, start_mesh):
     store = StartFace(model_copy)
-    store.path.mkdir()  # nothing can be written there (not even by root)
+    store.cached.mkdir(parents=True)  # nothing can be written there (not even by root)
     request = MeshRequest(tiny_model.codes(0, 0), resolution=48)
-    written = store.save(request, start_mesh)
-    assert written == store.fallback and written.is_relative_to(tmp_path / "cache")
-    np.testing.assert_array_equal(StartFace(model_copy).load(request).vertices, start_mesh.vertices)
+    assert store.save(request, start_mesh) is None
+    assert StartFace(model_copy).load(request) is None

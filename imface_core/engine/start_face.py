@@ -1,12 +1,13 @@
 """The start face kept beside the model file, so that the editor shows its first full-detail face at once.
 
 The editor's first face is the same every launch (the model's start state at the chosen quality), and
-computing it is most of the wait before a user can work. ``StartFace`` stores that mesh once, in
-``<model>.start_face.npz`` beside the model file (or in the user's cache folder when that folder is read-only),
-under a key made of the model file's content and everything the mesh depends on (codes, resolution, detail,
-method, colours, this module's format). A changed model, another quality or another start state gives another
-key: the stored face is then ignored and replaced, never shown for the wrong face. A missing, corrupt or
-unwritable file only means the face is computed as before.
+computing it is most of the wait before a user can work. ``StartFace`` finds it in ``<model>.start_face.npz``
+beside the model file (shipped with the model: ``scripts/store_start_face.py`` writes it) or in the user's
+cache folder (``$XDG_CACHE_HOME/imface-studio/start_faces``, written by the editor the first time it computes
+the face), under a key made of the model file's content and everything the mesh depends on (codes, resolution,
+detail, method, colours, device and threads, the engine's code, this module's format). A changed model, another quality or another start state gives
+another key: the stored face is then ignored, never shown for the wrong face. A missing, corrupt or unwritable
+file only means the face is computed as before.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +42,23 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def request_key(model_digest: str, request: MeshRequest) -> str:
-    """The key of the full-detail mesh of ``request`` made by the model whose file has ``model_digest``."""
-    parts = (FORMAT, model_digest, codes_key(request.codes), request.resolution, request.detail,
+@cache
+def code_digest() -> str:
+    """A digest of the code that makes a mesh (the engine and the networks): a changed engine never shows a
+    face the old one made."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted([*root.joinpath("engine").glob("*.py"), *root.joinpath("model").glob("*.py"),
+                        root / "face_model.py"]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def request_key(model_digest: str, request: MeshRequest, compute: str = "cpu") -> str:
+    """The key of the full-detail mesh of ``request`` made by the model whose file has ``model_digest`` on
+    ``compute`` (device and threads: float results differ in the last bits between them)."""
+    parts = (FORMAT, code_digest(), model_digest, compute, codes_key(request.codes), request.resolution, request.detail,
              repr(float(request.detail_scale)), request.method, request.colors)
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
@@ -55,18 +71,20 @@ def _user_cache_folder() -> Path:
 class StartFace:
     """The stored start face of one model file (see the module doc)."""
 
-    def __init__(self, model_path: str | Path):
+    def __init__(self, model_path: str | Path, compute: str = "cpu:1"):
         self.model_path = Path(model_path)
+        self.compute = compute
+        """Where the faces are computed, e.g. ``cpu:1`` (one thread) or ``cuda``: part of the key."""
         self.model_digest = file_digest(self.model_path)
-        self.path = self.model_path.with_name(self.model_path.stem + SUFFIX)
-        """Beside the model file."""
-        self.fallback = _user_cache_folder() / f"{self.model_path.stem}-{self.model_digest}{SUFFIX}"
-        """In the user's cache folder, for a model whose folder takes no files."""
+        self.shipped = self.model_path.with_name(self.model_path.stem + SUFFIX)
+        """Beside the model file (read only, except by ``save(..., beside=True)``)."""
+        self.cached = _user_cache_folder() / f"{self.model_path.stem}-{self.model_digest}{SUFFIX}"
+        """In the user's cache folder (what the editor writes)."""
 
     def load(self, request: MeshRequest) -> trimesh.Trimesh | None:
         """The stored full-detail mesh of ``request``, or None (none stored, another face, unreadable)."""
-        key = request_key(self.model_digest, request)
-        for path in (self.path, self.fallback):
+        key = request_key(self.model_digest, request, self.compute)
+        for path in (self.shipped, self.cached):
             if not path.is_file():
                 continue
             try:
@@ -81,19 +99,20 @@ class StartFace:
                 _log.warning("ignoring the stored start face %s: %s", path, exc)
         return None
 
-    def save(self, request: MeshRequest, mesh: trimesh.Trimesh) -> Path | None:
-        """Store ``mesh`` as the full-detail mesh of ``request``; the path written, or None when no folder
-        takes it (the editor works as before)."""
-        arrays = {"key": np.array(request_key(self.model_digest, request)),
+    def save(self, request: MeshRequest, mesh: trimesh.Trimesh, beside: bool = False) -> Path | None:
+        """Store ``mesh`` as the full-detail mesh of ``request`` in the user's cache folder (``beside``: beside
+        the model file, to ship with it); the path written, or None when it could not be written (the editor
+        works as before)."""
+        arrays = {"key": np.array(request_key(self.model_digest, request, self.compute)),
                   "vertices": np.asarray(mesh.vertices),  # as computed, to the bit
                   "faces": np.asarray(mesh.faces, dtype=np.int32)}
         if request.colors and mesh.visual.kind == "vertex":
             arrays["colors"] = np.asarray(mesh.visual.vertex_colors, dtype=np.uint8)
-        for path in (self.path, self.fallback):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_npz_atomic(path, **arrays)
-                return path
-            except OSError as exc:
-                _log.info("could not store the start face in %s: %s", path, exc)
-        return None
+        path = self.shipped if beside else self.cached
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_npz_atomic(path, **arrays)
+        except OSError as exc:
+            _log.info("could not store the start face in %s: %s", path, exc)
+            return None
+        return path
