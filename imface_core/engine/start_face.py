@@ -12,6 +12,7 @@ file only means the face is computed as before.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
 import os
@@ -42,16 +43,46 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+MESH_CODE_ROOTS = ("imface_core.engine.progressive", "imface_core.face_model")
+"""The code that makes the editor's faces starts here; everything these import within imface_core counts."""
+NOT_MESH_CODE = frozenset({"imface_core.settings", "imface_core.errors", "imface_core.version",
+                           "imface_core.allocator", "imface_core.io_utils", "imface_core.checkpoint"})
+"""Imported by it but making no mesh value (command-line settings, error types, files)."""
+
+
+def _imports(path: Path) -> set[str]:
+    """The imface_core modules a source file imports (at any depth of the file, TYPE_CHECKING blocks too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("imface_core.")}
+
+
 @cache
 def code_digest() -> str:
-    """A digest of the code that makes a mesh (the engine and the networks): a changed engine never shows a
-    face the old one made."""
-    root = Path(__file__).resolve().parents[1]
+    """A digest of the code that makes a face mesh (the engine's meshing and the networks, found by following
+    the imports from ``MESH_CODE_ROOTS``): a changed engine never shows a face the old one made."""
+    root = Path(__file__).resolve().parents[2]
+    seen: dict[str, Path] = {}
+    todo = list(MESH_CODE_ROOTS)
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_MESH_CODE:
+            continue
+        base = root.joinpath(*name.split("."))
+        path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+        if not path.is_file():  # a name imported from a module, not a module
+            continue
+        seen[name] = path
+        todo.extend(_imports(path))
     h = hashlib.blake2b(digest_size=16)
-    for path in sorted([*root.joinpath("engine").glob("*.py"), *root.joinpath("model").glob("*.py"),
-                        root / "face_model.py"]):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for name in sorted(seen):
+        h.update(name.encode())
+        h.update(seen[name].read_bytes())
     return h.hexdigest()
 
 
