@@ -12,11 +12,16 @@ undo stack and written to a session file. A ``FaceSpace`` turns it into ``FaceCo
 of a picked or fitted code that the shown sliders do not reach, so picking a training identity or fitting a
 scan gives exactly its codes while the sliders show its projection.  Named expressions (smile, jaw open,
 ...) are mean training codes of that label; their sliders add the offset from the neutral expression, so
-several of them mix.
+several of them mix (from -0.5, a little of the opposite, to 2, twice as strong).
+
+Named identity axes ("Face width", "Nose length", ... ``imface_core.engine.identity_axes``) are directions in
+the space of the first identity sliders; a named slider shows the state's position along its axis and moving
+it moves those identity sliders together (the state itself holds only the identity sliders).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
+    from imface_core.engine.identity_axes import IdentityAxis
     from imface_core.face_codes import FaceCodes
 
 __all__ = [
@@ -38,14 +44,19 @@ __all__ = [
 
 SIGMA_RANGE = 3.0
 """Principal-direction sliders run over +-3 sigma."""
-MIX_RANGE = (0.0, 1.0)
-"""Named-expression sliders: 0 = none of it, 1 = the full training expression."""
+MIX_RANGE = (-0.5, 2.0)
+"""Named-expression sliders: 0 = none of it, 1 = the full training expression, 2 = twice as strong, -0.5 = a
+little of the opposite (``imface_core.code_bounds`` accepts the extremes with a wide margin)."""
 DETAIL_RANGE = (0.0, 2.0)
 """Detail strength: 0 = the coarse shape, 1 = as trained, 2 = exaggerated."""
 _RANGE_SLACK = 1e-6
 """Rounding slack of the slider-range check."""
 MAX_IDENTITY_SLIDERS = 10
 MAX_EXPRESSION_SLIDERS = 10
+EDITED_TOLERANCE = 1e-6
+"""z_id farther than this (largest component) from a training person's is shown as "<name> (edited)"."""
+
+_log = logging.getLogger(__name__)
 
 
 class CodeSpaceLike(Protocol):
@@ -88,6 +99,12 @@ class FaceState:
 
     def with_id_coeff(self, index: int, value: float) -> "FaceState":
         return replace(self, id_coeffs=_set(self.id_coeffs, index, value))
+
+    def with_id_coeffs(self, values: Sequence[float]) -> "FaceState":
+        """All identity sliders at once (a named identity axis moves several)."""
+        if len(values) != len(self.id_coeffs):
+            raise ValueError(f"{len(values)} identity slider values for {len(self.id_coeffs)} sliders")
+        return replace(self, id_coeffs=_floats(values))
 
     def with_exp_coeff(self, index: int, value: float) -> "FaceState":
         return replace(self, exp_coeffs=_set(self.exp_coeffs, index, value))
@@ -152,7 +169,12 @@ class FaceSpace:
         det_mean: the mean z_det (start value).
         neutral: the preset that is "no expression" (its name), or None to use the mean z_exp.
         max_identity, max_expression: at most this many principal-direction sliders.
-        start_identity: z_id of the start (and "Reset") face, with ``start_label``; None: the mean z_id.
+        start_identity: z_id of the start (and "Start face") face, with ``start_label``; None: the mean z_id.
+        identity_axes: named identity directions (``imface_core.engine.identity_axes.IdentityAxis``), each
+            over at most the first ``max_identity`` identity sliders; the ``steady`` ones (measured to do what
+            their name says) become sliders, all stay in ``measured_axes``.
+        training_identities: name -> z_id of the training people (the picker's names; a state whose label is
+            one of them and whose z_id moved away is "<name> (edited)").
     """
 
     def __init__(
@@ -166,6 +188,8 @@ class FaceSpace:
         max_expression: int = MAX_EXPRESSION_SLIDERS,
         start_identity: np.ndarray | None = None,
         start_label: str = "mean face",
+        identity_axes: Sequence["IdentityAxis"] = (),
+        training_identities: dict[str, np.ndarray] | None = None,
     ):
         self.identity = identity
         self.expression = expression
@@ -185,6 +209,10 @@ class FaceSpace:
         self.start_identity = (np.asarray(identity.mean, dtype=np.float64) if start_identity is None
                                else np.asarray(start_identity, dtype=np.float64).reshape(-1))
         self.start_label = start_label
+        self.measured_axes = [axis for axis in identity_axes if len(axis.direction) <= self.n_identity]
+        self.identity_axes = [axis for axis in self.measured_axes if axis.steady]
+        self.training_identities = {k: np.asarray(v, dtype=np.float32).reshape(-1)
+                                    for k, v in (training_identities or {}).items()}
         self._deltas = (np.stack([self.presets[n] - self.neutral for n in self.expression_names])
                         if self.expression_names else np.zeros((0, self.exp_dim)))
 
@@ -194,7 +222,9 @@ class FaceSpace:
 
         The start face is the training person whose z_id is nearest the mean z_id: the mean code itself
         lies where no training code does (codes scatter around it like a Gaussian cloud around its
-        empty centre) and the compact model draws a lumpy face there.
+        empty centre) and the compact model draws a lumpy face there. The named identity axes are measured
+        on the training faces here (``identity_axes``: a quarter of a second for the shipped model's 40
+        people; torch is imported, so call this on a worker thread).
         """
         presets = navigator.expression_presets()
         model = navigator.model
@@ -202,6 +232,17 @@ class FaceSpace:
         nearest = int(np.argmin(np.linalg.norm(table - table.mean(axis=0), axis=1)))
         kwargs.setdefault("start_identity", table[nearest])
         kwargs.setdefault("start_label", str(model.identities[nearest]))
+        kwargs.setdefault("training_identities", dict(zip(map(str, model.identities), table)))
+        if "identity_axes" not in kwargs:
+            from imface_core.engine.identity_axes import identity_axes
+
+            neutral = presets.get(kwargs.get("neutral", "neutral"), navigator.expression.mean)
+            try:
+                kwargs["identity_axes"] = identity_axes(model, navigator.identity, neutral,
+                                                        kwargs.get("max_identity", MAX_IDENTITY_SLIDERS),
+                                                        start=kwargs["start_identity"])
+            except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # an optional extra: keep the editor
+                _log.warning("no named identity axes for this model: %s", exc)
         return cls(navigator.identity, navigator.expression, presets, model.tables["det"].mean(axis=0), **kwargs)
 
     # -- codes -------------------------------------------------------------------------------------
@@ -279,6 +320,29 @@ class FaceSpace:
 
     def neutral_expression(self, state: FaceState) -> FaceState:
         return self.with_expression_code(state, self.neutral)
+
+    # -- named identity axes and labels ------------------------------------------------------------
+    def axis_values(self, id_coeffs: Sequence[float]) -> tuple[float, ...]:
+        """Position of identity sliders ``id_coeffs`` along each named axis (units of the training faces'
+        spread along it, like the sliders)."""
+        c = np.asarray(id_coeffs, dtype=np.float64)
+        return tuple(float(axis.direction @ c[: len(axis.direction)]) for axis in self.identity_axes)
+
+    def move_along_axis(self, id_coeffs: Sequence[float], axis: int, value: float) -> tuple[float, ...]:
+        """``id_coeffs`` moved along named axis ``axis`` until it reads ``value`` (the identity sliders it
+        moves are rounded to what they show and clipped to their range)."""
+        direction = np.asarray(self.identity_axes[axis].direction, dtype=np.float64)
+        c = np.asarray(id_coeffs, dtype=np.float64).copy()
+        k = len(direction)
+        c[:k] = c[:k] + (float(value) - self.axis_values(id_coeffs)[axis]) * direction
+        return _floats(np.round(np.clip(c, -SIGMA_RANGE, SIGMA_RANGE), 2))
+
+    def identity_label(self, state: FaceState) -> str:
+        """``state.label``, with " (edited)" when it names a training person whose z_id the state left."""
+        reference = self.training_identities.get(state.label)
+        if reference is None or np.max(np.abs(self.z_id(state) - reference)) <= EDITED_TOLERANCE:
+            return state.label
+        return f"{state.label} (edited)"
 
     def reset_identity(self, state: FaceState) -> FaceState:
         """The start identity."""
