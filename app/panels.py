@@ -228,8 +228,8 @@ class IdentityPanel(QWidget):
         self.reset_button = QPushButton("Start face", self)
         self.reset_button.setToolTip(
             f"Back to the identity the editor opened with: {space.start_label}, the training person closest to "
-            "the average face (this model draws the exact average poorly), with that person's sliders and "
-            "skin details. The expression stays.")
+            "the average face (this model draws the exact average poorly), with that person's slider positions "
+            "and the average skin details. The expression stays.")
         self.reset_button.clicked.connect(self.resetClicked)
         buttons.addWidget(self.random_button)
         buttons.addWidget(self.reset_button)
