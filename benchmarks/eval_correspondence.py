@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.spatial import cKDTree
 
     from imface_core.evaluation.correspondence import correspondence_errors, fitted_face, summarise
+    from imface_core.errors import ScanError
     from imface_core.face_model import DEFAULT_MODEL, FaceModel
     from imface_core.fitting import fit_scan
     from imface_core.settings import FitSettings
@@ -48,13 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"need scans of at least two people in {args.raw}", file=sys.stderr)
         return 2
     faces: dict[str, list] = {}
+    skipped: list[str] = []
     for person in people:
         for scan in sorted(person.glob("*.ply"), key=lambda p: int(p.name.split("_")[0])):
             t0 = time.perf_counter()
             mesh = trimesh.load(scan, process=False)
             marks = scan.with_name(scan.stem + "_landmarks.txt")
             landmark_vertices = cKDTree(mesh.vertices).query(np.loadtxt(marks))[1]
-            fit = fit_scan(model, scan, landmarks=marks, units="mm", settings=settings, with_metrics=False)
+            try:
+                fit = fit_scan(model, scan, landmarks=marks, units="mm", settings=settings, with_metrics=False)
+            except ScanError as exc:  # counted, not hidden
+                skipped.append(f"{person.name}/{scan.stem}: {exc}")
+                print(f"skipped {person.name}/{scan.stem}: {exc}", flush=True)
+                continue
             faces.setdefault(person.name, []).append(
                 fitted_face(model, f"{person.name}/{scan.stem}", mesh.vertices, mesh.faces, landmark_vertices, fit,
                             args.template_resolution))
@@ -62,14 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [correspondence_errors(own[0], target)
              for name, own in faces.items() for other, theirs in faces.items() if other != name for target in theirs]
     summary = summarise(pairs)
-    print(f"\n{len(pairs)} source -> target pairs over {len(people)} people (model {args.model or DEFAULT_MODEL})")
+    print(f"\n{len(pairs)} source -> target pairs over {len(people)} people (model {args.model or DEFAULT_MODEL}); "
+          f"{len(skipped)} scans the fit refused")
     print(f"{'':<22}{'template topology':>24}{'nearest point':>24}")
     for what, label in (("landmarks", "68 landmarks"), ("region", "face-region vertices")):
         t, n = summary[f"template_{what}"], summary[f"nearest_{what}"]
         print(f"{label:<22}{t['mean_mm']:>10.2f} / {t['p95_mm']:.2f} mm{n['mean_mm']:>12.2f} / {n['p95_mm']:.2f} mm"
               f"   (mean / p95, {t['points']} points)")
     if args.out:
-        Path(args.out).write_text(json.dumps({"summary": summary, "pairs": [
+        Path(args.out).write_text(json.dumps({"summary": summary, "skipped": skipped, "pairs": [
             {"source": p.source, "target": p.target, "template_landmarks_mm": float(np.mean(p.template_landmarks)),
              "nearest_landmarks_mm": float(np.mean(p.nearest_landmarks))} for p in pairs]}, indent=1))
     return 0
