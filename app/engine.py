@@ -27,10 +27,11 @@ from imface_core.engine.colors import vertex_correspondence_colors
 from imface_core.engine.field import FaceField
 from imface_core.engine.navigation import LatentNavigator
 from imface_core.engine.progressive import MeshRequest, ProgressiveMesher
-from imface_core.engine.start_face import StartFace
+from imface_core.start_face import StartFace
 from imface_core.face_model import FaceCodes, FaceModel
 
 from app.export_frame import MODEL_FRAME, ExportFrame, write_in_frame
+from app.polydata import area_weighted_normals, to_polydata
 from app.face_state import FaceSpace
 from app.jobs import FitOptions, MeshJob
 
@@ -114,7 +115,7 @@ sparse-grid level or a template deformation), a 64-cell one ~170 ms, too slow fo
 
 
 def stored_start_face(editor: EditorModel, threads: int) -> StartFace:
-    """The model's stored start face (``imface_core.engine.start_face``), for faces computed where this editor
+    """The model's stored start face (``imface_core.start_face``), for faces computed where this editor
     computes them."""
     device = editor.model.device.type
     return StartFace(editor.path, compute=f"cpu:{threads}" if device == "cpu" else device)
@@ -159,19 +160,6 @@ class DisplayMesh:
         return int(len(self.mesh.vertices))
 
 
-def to_polydata(mesh: trimesh.Trimesh) -> pyvista.PolyData:
-    """A pyvista mesh with vertex normals (and ``rgb`` when the mesh has vertex colours)."""
-    v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
-    f = np.ascontiguousarray(mesh.faces, dtype=np.int64)
-    if len(f) == 0:
-        return pyvista.PolyData(v) if len(v) else pyvista.PolyData()
-    poly = pyvista.PolyData.from_regular_faces(v, f)
-    poly.point_data.active_normals = area_weighted_normals(v, f)
-    if mesh.visual.kind == "vertex":
-        poly.point_data["rgb"] = np.ascontiguousarray(mesh.visual.vertex_colors[:, :3], dtype=np.uint8)
-    return poly
-
-
 DISPLAY_TRIANGLES = 400_000
 """Most triangles the viewport draws of a full-detail face: every quality the editor offers stays below it
 with the shipped model (256^3: 208k triangles), so the viewport shows the very mesh an export writes.
@@ -204,22 +192,6 @@ def decimated_for_display(poly: pyvista.PolyData, max_triangles: int | None = DI
         nearest = cKDTree(np.asarray(poly.points)).query(points)[1]
         out.point_data["rgb"] = np.asarray(poly.point_data["rgb"])[nearest]
     return out
-
-
-def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit vertex normals, each the area-weighted mean of its triangles' normals.
-
-    Marching-cubes slivers (near-zero area, one angle near 180 degrees) then count for nothing; with the
-    angle weighting of ``trimesh.vertex_normals`` a sliver's erratic normal dominated its vertices and they
-    rendered as dark specks. Also ~5x faster than trimesh's (docs/experiments.md, "Mesh clean-up")."""
-    v = np.asarray(vertices, dtype=np.float32)
-    f = np.asarray(faces, dtype=np.int64)
-    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area
-    corners = f.T.ravel()  # every triangle's cross product goes to each of its three vertices
-    normals = np.stack([np.bincount(corners, weights=np.tile(cross[:, c], 3), minlength=len(v)) for c in range(3)],
-                       axis=1)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return np.ascontiguousarray(normals / np.maximum(length, 1e-12), dtype=np.float32)
 
 
 def landmarks5(model: FaceModel, codes: FaceCodes) -> np.ndarray:
@@ -259,7 +231,7 @@ class MeshComputer:
         self.display_triangles = display_triangles
         self.mesher = ProgressiveMesher(model, preview=preview)
         self.start_face = start_face
-        """The stored first face (``imface_core.engine.start_face``): the first full-detail job is read from it
+        """The stored first face (``imface_core.start_face``): the first full-detail job is read from it
         when it holds that face, else computed and stored for the next launch."""
         self._first_full = start_face is not None
 

@@ -35,6 +35,7 @@ from app.relay import Relay, wait_until
 from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
 from app.session_files import WINDOW_TITLE, SessionFiles
+from app.start_view import show_stored_start_face
 from app.viewport import SKIN_RGB, Viewport
 from app.worker import TaskGroup
 from imface_core.errors import CheckpointError
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
     """
 
     meshShown = Signal(object)
+    startFaceShown = Signal()
+    """The stored start face is drawn before the model has loaded (``app.start_view``)."""
     """A ``DisplayMesh`` was put on screen."""
     faceReady = Signal()
     """The full-detail mesh of the newest edit is on screen."""
@@ -232,7 +235,11 @@ class MainWindow(QMainWindow):
         update_actions(self)
         self.set_activity(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
         if self.editor is None:
-            self.viewport.show_placeholder(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
+            if show_stored_start_face(self.viewport, path, self.document.quality, self.document.colour_mode ==
+                                      "correspondence"):
+                self.startFaceShown.emit()
+            else:
+                self.viewport.show_placeholder(f"Loading model {path.name}\N{HORIZONTAL ELLIPSIS}")
         threads, device = self.threads, self.device
 
         def load(_cancel) -> "tuple[EditorModel, MeshComputer]":

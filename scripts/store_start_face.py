@@ -29,7 +29,7 @@ def main() -> int:
 
         from app.main_window import MainWindow
         from imface_core.allocator import configure_allocator
-        from imface_core.engine.start_face import SUFFIX
+        from imface_core.start_face import SUFFIX
         from imface_core.face_model import DEFAULT_MODEL
 
         configure_allocator()

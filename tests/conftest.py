@@ -16,7 +16,7 @@ from procedural_face import write_face_model  # tests/ is on the path: pytest pu
 
 # Keep torch from oversubscribing the 2-core CI machine when tests spawn processes.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-# The editor's start faces (imface_core.engine.start_face) are cached for this test session only.
+# The editor's start faces (imface_core.start_face) are cached for this test session only.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="imface-test-cache-")
 
 TINY_IDENTITIES = 3

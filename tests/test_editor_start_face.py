@@ -67,3 +67,25 @@ def test_the_shipped_model_ships_its_start_face(qtbot, tmp_path, monkeypatch):
     shown = first_full_face(qtbot, DEFAULT_MODEL, quality=DEFAULT_QUALITY)
     assert shown[0].full_detail and shown[0].seconds == 0.0, (
         "the shipped start face does not match the shipped model and engine: run scripts/store_start_face.py")
+
+
+def test_the_stored_face_is_drawn_before_the_model_has_loaded(qtbot, tiny_model_path, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = shutil.copy(tiny_model_path, tmp_path / "model.pt")
+    bare = MainWindow(model, quality=QUALITY, interactive=False)  # nothing stored yet: the placeholder
+    qtbot.addWidget(bare)
+    assert bare.editor is None and bare.viewport.face is None
+    qtbot.waitUntil(bare.is_ready, timeout=MESH_TIMEOUT_MS)
+    computed = bare.full_mesh.mesh
+    bare.close()
+    win = MainWindow(model, quality=QUALITY, interactive=False)
+    qtbot.addWidget(win)
+    assert win.editor is None  # the model is still loading on its thread
+    drawn = win.viewport.face
+    assert drawn is not None and drawn.n_points == len(computed.vertices)
+    np.testing.assert_allclose(np.asarray(drawn.points), np.asarray(computed.vertices, dtype=np.float32))
+    qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
+    np.testing.assert_array_equal(win.full_mesh.mesh.vertices, computed.vertices)
+    win.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imface_core.engine.progressive import MeshRequest
-from imface_core.engine.start_face import StartFace
+from imface_core.start_face import StartFace
 
 
 @pytest.fixture(scope="module")

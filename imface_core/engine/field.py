@@ -8,7 +8,6 @@ see ``ImFaceNet.fine``).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import TYPE_CHECKING
 
@@ -16,20 +15,12 @@ import numpy as np
 import torch
 
 from imface_core.errors import CodesError
-from imface_core.face_codes import FaceCodes
+from imface_core.face_codes import FaceCodes, codes_key
 
 if TYPE_CHECKING:
     from imface_core.face_model import FaceModel
 
 __all__ = ["FaceField", "codes_key"]
-
-
-def codes_key(codes: FaceCodes) -> str:
-    """A short digest of the three codes (equal codes <=> equal key, to the bit)."""
-    h = hashlib.blake2b(digest_size=12)
-    for z in (codes.z_id, codes.z_exp, codes.z_det):
-        h.update(np.ascontiguousarray(z, dtype=np.float32).tobytes())
-    return h.hexdigest()
 
 
 class FaceField:

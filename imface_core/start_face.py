@@ -18,15 +18,19 @@ import logging
 import os
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
-from imface_core.engine.field import codes_key
-from imface_core.engine.progressive import MeshRequest
+from imface_core.face_codes import codes_key
 from imface_core.io_utils import save_npz_atomic
 
-__all__ = ["StartFace", "file_digest", "request_key"]
+if TYPE_CHECKING:
+    import trimesh
+
+    from imface_core.engine.progressive import MeshRequest
+
+__all__ = ["StartFace", "code_digest", "file_digest", "request_key"]
 
 _log = logging.getLogger(__name__)
 FORMAT = 1
@@ -43,10 +47,11 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-MESH_CODE_ROOTS = ("imface_core.engine.progressive", "imface_core.face_model")
+MESH_CODE_ROOTS = ("imface_core.engine.progressive", "imface_core.face_model", "imface_core.face_codes")
 """The code that makes the editor's faces starts here; everything these import within imface_core counts."""
 NOT_MESH_CODE = frozenset({"imface_core.settings", "imface_core.errors", "imface_core.version",
-                           "imface_core.allocator", "imface_core.io_utils", "imface_core.checkpoint"})
+                           "imface_core.allocator", "imface_core.io_utils", "imface_core.checkpoint",
+                           "imface_core.start_face"})
 """Imported by it but making no mesh value (command-line settings, error types, files)."""
 
 
@@ -66,7 +71,7 @@ def _imports(path: Path) -> set[str]:
 def code_digest() -> str:
     """A digest of the code that makes a face mesh (the engine's meshing and the networks, found by following
     the imports from ``MESH_CODE_ROOTS``): a changed engine never shows a face the old one made."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     seen: dict[str, Path] = {}
     todo = list(MESH_CODE_ROOTS)
     while todo:
@@ -94,6 +99,10 @@ def request_key(model_digest: str, request: MeshRequest, compute: str = "cpu") -
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
+def _view(resolution: int, method: str, colors: bool) -> str:
+    return f"{int(resolution)}:{method}:{bool(colors)}"
+
+
 def _user_cache_folder() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "imface-studio" / "start_faces"
@@ -114,6 +123,8 @@ class StartFace:
 
     def load(self, request: MeshRequest) -> trimesh.Trimesh | None:
         """The stored full-detail mesh of ``request``, or None (none stored, another face, unreadable)."""
+        import trimesh
+
         key = request_key(self.model_digest, request, self.compute)
         for path in (self.shipped, self.cached):
             if not path.is_file():
@@ -130,11 +141,33 @@ class StartFace:
                 _log.warning("ignoring the stored start face %s: %s", path, exc)
         return None
 
+    def peek(self, resolution: int, method: str = "displace", colors: bool = False
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Vertices and faces of the stored start face for this model file, engine and view, before the model
+        is loaded (numpy only: no torch); None when there is none. Its codes cannot be checked without the
+        model: it is what the editor's first full-detail job stored (the start face), to show until the model
+        computes or confirms it (``load``)."""
+        for path in (self.shipped, self.cached):
+            if not path.is_file():
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    if not {"model_digest", "code_digest", "view"} <= set(data.files):
+                        continue
+                    if (str(data["model_digest"]) == self.model_digest and str(data["code_digest"]) == code_digest()
+                            and str(data["view"]) == _view(resolution, method, colors)):
+                        return np.asarray(data["vertices"]), np.asarray(data["faces"])
+            except Exception as exc:  # a corrupt or foreign file: wait for the model
+                _log.warning("ignoring the stored start face %s: %s", path, exc)
+        return None
+
     def save(self, request: MeshRequest, mesh: trimesh.Trimesh, beside: bool = False) -> Path | None:
         """Store ``mesh`` as the full-detail mesh of ``request`` in the user's cache folder (``beside``: beside
         the model file, to ship with it); the path written, or None when it could not be written (the editor
         works as before)."""
         arrays = {"key": np.array(request_key(self.model_digest, request, self.compute)),
+                  "model_digest": np.array(self.model_digest), "code_digest": np.array(code_digest()),
+                  "view": np.array(_view(request.resolution, request.method, request.colors)),
                   "vertices": np.asarray(mesh.vertices),  # as computed, to the bit
                   "faces": np.asarray(mesh.faces, dtype=np.int32)}
         if request.colors and mesh.visual.kind == "vertex":
