@@ -246,7 +246,8 @@ class MainWindow(QMainWindow):
             from app import engine  # imports torch: on this thread, never the GUI's
 
             editor = engine.load_editor_model(path, threads=threads, device=device)
-            return editor, engine.MeshComputer(editor.model, start_face=engine.stored_start_face(editor, threads))
+            return editor, engine.MeshComputer(editor.model, start_face=engine.stored_start_face(editor, threads),
+                                                threads=threads)
 
         self.tasks.start(load, self._on_model_loaded, lambda exc: self._on_model_failed(path, exc), "model-loader")
 
