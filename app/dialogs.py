@@ -136,9 +136,17 @@ def ask_open_session(w: "MainWindow") -> None:
         w.open_session(path)
 
 
+def session_name(w: "MainWindow") -> Path:
+    """Where Save session as suggests saving: over the open session, else beside the recent files, named after
+    the face (as an export would be)."""
+    current = getattr(getattr(w, "session_files", None), "path", None)
+    if current is not None:
+        return Path(current)
+    return _start_dir(w) / (w.document.export_name("") + SESSION_SUFFIX)
+
+
 def ask_save_session(w: "MainWindow") -> None:
-    path, _ = QFileDialog.getSaveFileName(w, "Save session", str(_start_dir(w) / f"face{SESSION_SUFFIX}"),
-                                          SESSION_FILTER)
+    path, _ = QFileDialog.getSaveFileName(w, "Save session", str(session_name(w)), SESSION_FILTER)
     if path:
         if not path.endswith(".json"):
             path += SESSION_SUFFIX

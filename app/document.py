@@ -204,7 +204,9 @@ class Document:
             state = self.space.state_from_codes(outcome.codes, detail_scale=1.0, label=f"fit: {outcome.name}")
         self.fits.append(outcome)
         self._fitted.append((state, outcome))
-        self.detail_sources.append((f"fit: {outcome.name}", np.asarray(outcome.codes.z_det)))
+        source = (f"fit: {outcome.name}", np.asarray(outcome.codes.z_det))
+        if not any(name == source[0] and np.array_equal(z, source[1]) for name, z in self.detail_sources):
+            self.detail_sources.append(source)  # (a session re-opened holds the same fit again: listed once)
         self._emit("fit", outcome)
         if show:
             self.set_state(state)
@@ -242,7 +244,7 @@ class Document:
             return f"fit of {self.fit.name}"
         if self.state.label.startswith("fit: "):
             return f"{self.state.label}, edited since the fit (its error map no longer applies)"
-        return self.state.label
+        return self.space.identity_label(self.state) if self.space is not None else self.state.label
 
     def fit_notice(self) -> str | None:
         """A line for the viewport while a fit is hidden because the face is not the fitted one (else None)."""

@@ -32,6 +32,7 @@ from app.menus import QUALITIES, build_menus, check_view_actions, update_actions
 from app.panels import make_panels
 from app.recent import RecentFiles
 from app.relay import Relay, wait_until
+from app.rig_export import RigExport
 from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
 from app.session_files import WINDOW_TITLE, SessionFiles
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         self.scan_fit = ScanFit(self, self._relay.post)
         self.scan_fit.finished.connect(self.fitFinished)
         self.mesh_export = MeshExport(self)
+        self.rig_export = RigExport(self, self._relay.post)
         self.mesh_export.finished.connect(self.exportFinished)
         self._rest_timer = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest_timer.timeout.connect(self.scheduler.rest)

@@ -68,6 +68,9 @@ def build_menus(w: "MainWindow") -> None:
     w.export_colors_action = _action(
         w, "Export OBJ/PLY with &colours\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_export(w, colors=True),
         "Ctrl+Shift+E", "Write the face with correspondence colours per vertex")
+    w.export_rig_action = _action(w, "Export &rig (glTF)\N{HORIZONTAL ELLIPSIS}", w.rig_export.ask, None,
+                                  "Write this person as a glTF rig: template topology, one morph target per named "
+                                  "expression")
     w.open_session_action = _action(w, "&Open session\N{HORIZONTAL ELLIPSIS}", lambda: dialogs.ask_open_session(w),
                                     QKeySequence.StandardKey.Open, "Open a saved face, with its view and fit")
     w.save_session_action = _action(w, "&Save session", lambda: w.session_files.save_current(),
@@ -82,6 +85,7 @@ def build_menus(w: "MainWindow") -> None:
     file_menu.addAction(w.load_scan_action)
     file_menu.addAction(w.export_action)
     file_menu.addAction(w.export_colors_action)
+    file_menu.addAction(w.export_rig_action)
     file_menu.addSeparator()
     file_menu.addAction(w.open_session_action)
     file_menu.addAction(w.save_session_action)
@@ -192,7 +196,8 @@ def _readable_scan(path: Path) -> bool:
 def update_actions(w: "MainWindow") -> None:
     """Enable what the window's document allows now."""
     has_model = w.editor is not None
-    for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.open_session_action,
+    for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.export_rig_action,
+                   w.open_session_action,
                    w.save_session_action, w.save_session_as_action):
         action.setEnabled(has_model)
     w.undo_action.setEnabled(w.document.can_undo)

@@ -123,6 +123,7 @@ def test_the_person_picker_says_edited_while_the_sliders_are_away(window, qtbot)
     before = slider.value()
     slider.setValue(before + 0.5)
     assert panel.picker.currentText() == f"{name} (edited)"
+    qtbot.waitUntil(lambda: panel.label.text() == f"Current: {name} (edited)", timeout=5000)  # the panel's line too
     assert panel.picker.itemText(1) == window.editor.identities[0]  # the other names are untouched
     slider.setValue(before)
     assert panel.picker.currentText() == name

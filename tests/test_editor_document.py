@@ -148,6 +148,9 @@ def test_a_fit_becomes_the_face_and_a_detail_source(doc):
     for a, b in zip(doc.space.codes(doc.state).as_dict().values(), codes.as_dict().values()):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert doc.detail_sources[-1][0] == "fit: scan.ply"
+    sources = len(doc.detail_sources)
+    doc.add_fit(FakeFit(Path("scan.ply"), codes), show=False)  # the same fit again (a session re-opened)
+    assert len(doc.detail_sources) == sources
     assert seen.names()[1:5] == ["fit", "view", "state", "history"] and seen.events[2][1] == {"what": "fit"}
     doc.set_colour_mode("error")
     assert doc.colour_mode == "error"

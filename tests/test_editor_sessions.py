@@ -76,9 +76,11 @@ def save_dialog(monkeypatch):
     class Answer:
         path: Path | None = None
         calls = 0
+        suggested = ""
 
-    def ask(*args, **kwargs):
+    def ask(parent, caption, suggested, *args, **kwargs):
         Answer.calls += 1
+        Answer.suggested = suggested
         return (str(Answer.path) if Answer.path else "", "")
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", ask)
@@ -140,6 +142,15 @@ def test_title_names_the_session_and_marks_unsaved_changes(window, qtbot, save_d
     assert save_dialog.calls == 0 and not window.isWindowModified()
     saved = json.loads((tmp_path / "portrait.imface.json").read_text())
     assert saved["state"] == window.state.to_dict()
+
+
+def test_save_as_suggests_the_open_session_or_the_faces_name(window, qtbot, save_dialog, tmp_path):
+    window.pick_identity(1)
+    window.save_session_as_action.trigger()
+    assert Path(save_dialog.suggested).name == f"{window.editor.identities[1]}.imface.json"  # not always face.*
+    assert window.save_session(tmp_path / "portrait.imface.json")
+    window.save_session_as_action.trigger()
+    assert Path(save_dialog.suggested) == tmp_path / "portrait.imface.json"
 
 
 # ------------------------------------------------------------------------------------------------ the prompt
