@@ -14,12 +14,16 @@ Qt-free (unit-tested without a display):
 * ``face_state`` - ``FaceState`` (slider values) and ``FaceSpace`` (state <-> latent codes);
 * ``history`` - undo/redo of states;
 * ``worker`` - ``LatestOnlyWorker`` (one thread, only the newest request computed), ``BackgroundTask``, ``TaskGroup``;
-* ``session`` - session files; ``recent`` - the Open Recent list;
+* ``session`` - session files; ``session_fit`` - a fit kept in a session (scan checksum, codes, error map);
+  ``recent`` - the Open Recent list; ``export_frame`` - the scan's or the model's frame of an export;
+* ``polydata`` - meshes as the viewport draws them (no torch: the stored start face is drawn before it loads);
 * ``engine`` - the bridge to ``imface_core`` (model loading, meshes for the viewport, export, fitting);
   it imports torch, so the window imports it only off the GUI thread.
 
 Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window`` (builds and connects
-the widgets), ``menus``, ``dialogs``, ``scan_fit`` (Load scan), ``mesh_export``, ``relay`` (results to the GUI
+the widgets), ``menus``, ``dialogs``, ``scan_fit`` (Load scan), ``fit_view`` (the fit's overlay and notices),
+``mesh_export``, ``rig_export`` (Export rig), ``session_files`` (title, Save / Open, the unsaved-changes prompt),
+``start_view`` (the stored start face at launch), ``guide`` (Help > Guide), ``relay`` (results to the GUI
 thread), ``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged
 and shown in a dialog, never lost in the event loop).
 """
