@@ -11,13 +11,15 @@ from imface_core.data.height_field import footprint_mask
 from imface_core.engine.cleanup import compact
 
 
-def extract_mesh(model, codes, resolution: int = 128, detail: bool = True, cancel=None) -> tuple[np.ndarray, np.ndarray]:
-    """Zero level set of the model's SDF in [-1, 1]^3 (the engine's exact sparse marching cubes,
-    ``FaceModel.mesh``): vertices (V, 3) in normalised units, faces (F, 3).
+def extract_mesh(model, codes, resolution: int = 128, detail: bool = True, cancel=None,
+                 method: str = "displace") -> tuple[np.ndarray, np.ndarray]:
+    """Zero level set of the model's SDF in [-1, 1]^3 (``FaceModel.mesh``): vertices (V, 3) in normalised
+    units, faces (F, 3). ``method="displace"`` (default): the coarse surface moved by the refinement field,
+    0.006 mm from the exact fine-SDF mesh at 256 and 2.3x faster (``imface bench``); "exact" for that one.
 
     ``cancel`` (a ``threading.Event``) is checked between chunks: ``errors.Cancelled`` is raised when set.
     """
-    mesh = model.mesh(codes, resolution=resolution, detail=detail, cancel=cancel)
+    mesh = model.mesh(codes, resolution=resolution, detail=detail, cancel=cancel, method=method)
     if len(mesh.faces) == 0:
         raise ValueError("the SDF has no zero crossing in [-1, 1]^3: the codes do not describe a surface")
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
