@@ -153,6 +153,9 @@ class AlignSettings:
     """... and whose nose region lies this close to the scan."""
     min_inlier_fraction: float = 0.65
     """Fewer matched mean-face points than this and the scan is not taken for a face."""
+    min_inlier_fraction_landmarks: float = 0.4
+    """The same with landmarks, which already fix the pose and (their spread) the units: a strong expression
+    moves much of a face away from the neutral mean face (a synthetic smile of a new person: 62 %)."""
     max_nose_mm: float = 8.0
     """The mean face's nose region must lie this close to the scan (rejects spheres and boxes)."""
     seed: int = 0

@@ -273,3 +273,27 @@ def test_prepared_eye_region_has_no_streaks(eye_scans):
         inside = (np.abs(centroid[:, 0] - c[0]) < half * 0.8) & (np.abs(centroid[:, 1] - c[1]) < 0.04)
         assert inside.sum() > 200
         assert longest[inside].max() < 0.03, longest[inside].max()  # 3 mm
+
+
+def test_a_strong_expression_of_a_new_person_aligns_with_its_landmarks(tmp_path, eyes_path):
+    """A smile moves much of the face away from the neutral mean face (62 % of it within 4 mm here, under the
+    65 % a scan without landmarks must reach); with its landmarks the scan is taken, a sphere with them is not."""
+    from imface_core.errors import ScanError
+    from imface_core.face_model import FaceModel
+    from imface_core.fitting.align import align_scan
+    from imface_core.fitting.scan_io import load_scan, scan_from_arrays
+    from imface_core.settings import AlignSettings
+
+    synthesize(eyes_path, tmp_path, 2, 2, seed=1, jobs=1)
+    smile = tmp_path / "s1_001" / "2_smile.ply"
+    landmarks = smile.with_name("2_smile_landmarks.txt")
+    model = FaceModel.load_default()
+    settings = AlignSettings()
+    alignment = align_scan(model, load_scan(smile, units="mm", landmarks=landmarks), settings)
+    assert alignment.method == "landmarks+icp"
+    assert settings.min_inlier_fraction_landmarks <= alignment.inlier_fraction < settings.min_inlier_fraction
+    assert alignment.nose_mm < 3.0
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=90.0)
+    with pytest.raises(ScanError, match="landmarks are this scan's"):
+        align_scan(model, scan_from_arrays(sphere.vertices, sphere.faces, units="mm",
+                                           landmarks=np.loadtxt(landmarks)), settings)

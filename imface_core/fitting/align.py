@@ -294,15 +294,16 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
     rot_inv = rot.T
     alignment = Alignment(rot_inv, -rot_inv @ t / s, 1.0 / s, method, inliers, residual, nose, {"starts": n_starts})
     logger.debug("alignment %s: inliers %.2f, residual %.2f mm, nose %.2f mm", method, inliers, residual, nose)
-    if inliers < settings.min_inlier_fraction or nose > settings.max_nose_mm:
+    least = settings.min_inlier_fraction if scan.landmarks is None else settings.min_inlier_fraction_landmarks
+    if inliers < least or nose > settings.max_nose_mm:
         extent = robust_extent(scan.vertices) / scan.mm_per_unit
         raise ScanError(
             f"`{scan.source}` does not look like a face with its units taken as {scan.units} "
             f"({extent * scan.mm_per_unit:.0f} mm across): after the best alignment only "
             f"{100 * inliers:.0f}% of the mean face lies within {settings.inlier_mm:g} mm of the scan "
-            f"(need {100 * settings.min_inlier_fraction:.0f}%) and its nose is {nose:.1f} mm away "
-            f"(need < {settings.max_nose_mm:g} mm). Check the file and --units{units_hint(extent, scan.units)}, "
-            "or give --landmarks."
+            f"(need {100 * least:.0f}%) and its nose is {nose:.1f} mm away "
+            f"(need < {settings.max_nose_mm:g} mm). Check the file and --units{units_hint(extent, scan.units)}"
+            + (", or give --landmarks." if scan.landmarks is None else ", and that the landmarks are this scan's.")
         )
     return alignment
 
