@@ -157,6 +157,8 @@ class DisplayMesh:
     mesh: trimesh.Trimesh
     """The computed mesh (export, colours, measurements)."""
     landmarks: np.ndarray | None = None
+    stored: bool = False
+    """Read from the stored start face (``imface_core.start_face``), not computed."""
     done_at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -268,7 +270,7 @@ class MeshComputer:
             self._first_full = False
             stored = self.start_face.load(request)
             if stored is not None:
-                yield self._display(job, "final", 1, True, 0.0, stored, landmarks)
+                yield replace(self._display(job, "final", 1, True, 0.0, stored, landmarks), stored=True)
                 # warm the drag previews (their template mesh) while the face is already on screen
                 for _ in self.mesher.run(replace(request, stop_stride=p), cancel):
                     pass

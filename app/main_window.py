@@ -321,7 +321,8 @@ class MainWindow(QMainWindow):
     def mesh_shown(self, dm: "DisplayMesh") -> None:
         if dm.full_detail:
             self.mesh_label.setText(
-                f"Last mesh: {dm.seconds:.2f} s \N{MIDDLE DOT} {dm.job.resolution}\N{SUPERSCRIPT THREE} "
+                ("Last mesh: stored start face" if dm.stored else f"Last mesh: {dm.seconds:.2f} s")
+                + f" \N{MIDDLE DOT} {dm.job.resolution}\N{SUPERSCRIPT THREE} "
                 f"\N{MIDDLE DOT} {dm.n_vertices:,} vertices")
         self.meshShown.emit(dm)
 

@@ -21,8 +21,8 @@ _log = logging.getLogger(__name__)
 
 
 def show_stored_start_face(viewport: Viewport, model_path: Path, quality: int, colors: bool) -> bool:
-    """Draw the model's stored start face for ``quality`` with a loading line; False (nothing drawn) when there
-    is none for this model file, engine and view."""
+    """Draw the model's stored start face for ``quality``; False (nothing drawn) when there is none for this
+    model file, engine and view."""
     try:
         stored = StartFace(model_path).peek(quality, colors=colors)
     except OSError as exc:  # an unreadable model file: its loader reports it
@@ -30,6 +30,5 @@ def show_stored_start_face(viewport: Viewport, model_path: Path, quality: int, c
         return False
     if stored is None:
         return False
-    viewport.set_face(face_polydata(*stored))
-    viewport.show_message(f"Loading model {model_path.name}\N{HORIZONTAL ELLIPSIS}")
+    viewport.set_face(face_polydata(*stored))  # (the status bar says the model is loading)
     return True

@@ -45,7 +45,8 @@ def test_the_second_launch_shows_the_stored_face_at_once(qtbot, tiny_model_path,
     assert computed[-1].seconds > 0 and len(computed) >= 2  # preview(s), then the face
     assert list((tmp_path / "cache").rglob("*.start_face.npz"))
     stored = first_full_face(qtbot, model)
-    assert stored[0].full_detail and stored[0].seconds == 0.0  # the first mesh shown is the full face
+    assert stored[0].full_detail and stored[0].stored  # the first mesh shown is the full face, read back
+    assert not computed[-1].stored
     np.testing.assert_array_equal(stored[0].mesh.vertices, computed[-1].mesh.vertices)
     np.testing.assert_array_equal(stored[0].mesh.faces, computed[-1].mesh.faces)
 
@@ -55,7 +56,7 @@ def test_another_quality_computes_its_own_face(qtbot, tiny_model_path, tmp_path,
     model = shutil.copy(tiny_model_path, tmp_path / "model.pt")
     first_full_face(qtbot, model, quality=48)
     other = first_full_face(qtbot, model, quality=QUALITY)
-    assert other[-1].seconds > 0 and not other[0].full_detail
+    assert not other[-1].stored and not other[0].full_detail
 
 
 def test_the_shipped_model_ships_its_start_face(qtbot, tmp_path, monkeypatch):
@@ -65,7 +66,7 @@ def test_the_shipped_model_ships_its_start_face(qtbot, tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing cached: only the shipped file
     shown = first_full_face(qtbot, DEFAULT_MODEL, quality=DEFAULT_QUALITY)
-    assert shown[0].full_detail and shown[0].seconds == 0.0, (
+    assert shown[0].full_detail and shown[0].stored, (
         "the shipped start face does not match the shipped model and engine: run scripts/store_start_face.py")
 
 
@@ -88,4 +89,6 @@ def test_the_stored_face_is_drawn_before_the_model_has_loaded(qtbot, tiny_model_
     np.testing.assert_allclose(np.asarray(drawn.points), np.asarray(computed.vertices, dtype=np.float32))
     qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
     np.testing.assert_array_equal(win.full_mesh.mesh.vertices, computed.vertices)
+    assert "message" not in win.plotter.actors  # no loading line left over the face
+    assert win.mesh_label.text().startswith("Last mesh: stored start face")
     win.close()
