@@ -266,32 +266,30 @@ class MeshComputer:
             colors=job.colors,
         )
         landmarks = landmarks5(self.model, job.codes) if job.landmarks else None
-        if self._first_full and not job.preview_only:
+        start = self._first_full and not job.preview_only  # the start face: read it, or store it for next time
+        if start:
             self._first_full = False
             stored = self.start_face.load(request)
             if stored is not None:
-                yield replace(self._display(job, "final", 1, True, 0.0, stored, landmarks), stored=True)
+                yield self._display(job, "final", 1, True, 0.0, stored, landmarks, stored=True)
                 # warm the drag previews (their template mesh) while the face is already on screen
                 for _ in self.mesher.run(replace(request, stop_stride=p), cancel):
                     pass
                 return
-            save_start = True
-        else:
-            save_start = False
         for update in self.mesher.run(request, cancel):
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
             yield self._display(job, stage, update.stride, full, update.seconds, update.mesh, landmarks)
-            if full and save_start:
+            if full and start:
                 self.start_face.save(request, update.mesh)
 
     def _display(self, job: MeshJob, stage: str, stride: int, full: bool, seconds: float, mesh: trimesh.Trimesh,
-                 landmarks: np.ndarray | None) -> DisplayMesh:
+                 landmarks: np.ndarray | None, stored: bool = False) -> DisplayMesh:
         marks = None if landmarks is None else snap_to_vertices(landmarks, mesh.vertices)
         poly = to_polydata(mesh)
         if full:
             poly = decimated_for_display(poly, self.display_triangles)
-        return DisplayMesh(job, stage, stride, full, seconds, poly, mesh, marks)
+        return DisplayMesh(job, stage, stride, full, seconds, poly, mesh, marks, stored=stored)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ written.
 from __future__ import annotations
 
 import math
+import numbers
 
 from dataclasses import dataclass
 from typing import Literal
@@ -26,12 +27,7 @@ Topology = Literal["marching_cubes", "template"]
 def check_mesh_resolution(resolution, what: str = "the mesh resolution") -> int:
     """``resolution`` as an int, or ``ValueError`` when it is not a whole number in ``RESOLUTION_RANGE``."""
     lo, hi = RESOLUTION_RANGE
-    whole = isinstance(resolution, int) and not isinstance(resolution, bool)
-    if not whole:
-        try:  # numpy integers
-            whole = int(resolution) == resolution and not isinstance(resolution, (bool, float))
-        except (TypeError, ValueError):
-            whole = False
+    whole = isinstance(resolution, numbers.Integral) and not isinstance(resolution, bool)  # (numpy's too)
     if not whole or not lo <= resolution <= hi:
         raise ValueError(f"{what} must be a whole number from {lo} to {hi} (grid samples per axis), "
                          f"got {resolution!r}")

@@ -78,10 +78,6 @@ def carry_points(points: np.ndarray, source: trimesh.Trimesh, target: trimesh.Tr
     return np.einsum("nk,nkd->nd", weights, corners), distance
 
 
-def _nearest_on_surface(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    return trimesh.proximity.closest_point(trimesh.Trimesh(vertices, faces, process=False), points)[0]
-
-
 def correspondence_errors(a: FittedFace, b: FittedFace, max_points: int | None = 5000,
                           seed: int = 0) -> CorrespondenceErrors:
     """Errors of A -> B by both methods (see the module doc), over the landmarks and at most ``max_points``
@@ -99,22 +95,14 @@ def correspondence_errors(a: FittedFace, b: FittedFace, max_points: int | None =
     template_error[candidates] = np.linalg.norm(on_b - b.vertices[candidates], axis=1)
     region = candidates[distance < ON_MESH_MM]
     # nearest point: A's vertices in the model's frame, onto B's scan in the model's frame, back to B's frame
-    b_model = b.alignment.to_normalised(b.vertices)
-    nearest_model = _nearest_on_surface(a.alignment.to_normalised(a.vertices[region]), b_model, b.faces)
-    nearest_mm = b.alignment.to_scan(nearest_model)
-    nearest_error = np.linalg.norm(nearest_mm - b.vertices[region], axis=1)
-    lm_region = np.searchsorted(region, a.landmark_vertices)
-    on_region = (lm_region < len(region)) & (region[np.minimum(lm_region, len(region) - 1)] == a.landmark_vertices)
-    nearest_lm = np.full(len(a.landmark_vertices), np.nan)
-    nearest_lm[on_region] = nearest_error[lm_region[on_region]]
-    missing = ~on_region
-    if missing.any():  # a landmark off the face region still gets its nearest point
-        lm_model = _nearest_on_surface(a.alignment.to_normalised(a.vertices[a.landmark_vertices[missing]]), b_model,
-                                       b.faces)
-        nearest_lm[missing] = np.linalg.norm(b.alignment.to_scan(lm_model) - b.vertices[a.landmark_vertices[missing]],
-                                             axis=1)
-    return CorrespondenceErrors(a.name, b.name, template_error[a.landmark_vertices], nearest_lm,
-                                template_error[region], nearest_error)
+    # (the face region's and the landmarks, which get theirs even off the region)
+    asked = np.union1d(region, a.landmark_vertices)
+    b_surface = trimesh.Trimesh(b.alignment.to_normalised(b.vertices), b.faces, process=False)
+    nearest_model = trimesh.proximity.closest_point(b_surface, a.alignment.to_normalised(a.vertices[asked]))[0]
+    nearest_error = np.full(len(a.vertices), np.nan)
+    nearest_error[asked] = np.linalg.norm(b.alignment.to_scan(nearest_model) - b.vertices[asked], axis=1)
+    return CorrespondenceErrors(a.name, b.name, template_error[a.landmark_vertices],
+                                nearest_error[a.landmark_vertices], template_error[region], nearest_error[region])
 
 
 def summarise(pairs: list[CorrespondenceErrors]) -> dict[str, dict[str, float]]:
