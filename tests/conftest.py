@@ -24,6 +24,12 @@ TINY_EXPRESSIONS = 4
 TINY_STAGE1, TINY_STAGE2 = 240, 60
 
 
+@pytest.fixture(autouse=True)
+def _own_config(tmp_path, monkeypatch):
+    """Every test has its own editor settings folder (recent files, preferences): none writes the user's."""
+    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
+
+
 @pytest.fixture(scope="session")
 def procedural_model_path(tmp_path_factory) -> Path:
     return write_face_model(tmp_path_factory.mktemp("face_model") / "procedural_face.npz")

@@ -11,44 +11,12 @@ import re
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QGroupBox, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QGroupBox, QLabel, QWidget
 
-from test_editor_window import QUALITY, mesh_distance, model_path, open_window, vertices, wait_face  # noqa: F401
+from editor_window_fixtures import (MESH_TIMEOUT_MS, mesh_distance, messages, model_path, open_window,  # noqa: F401
+                                    vertices, wait_face, window)
 
-pytestmark = pytest.mark.gui
-
-MESH_TIMEOUT_MS = 90_000
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
-@pytest.fixture(autouse=True)
-def messages(monkeypatch):
-    """Message boxes recorded as (kind, title, text) instead of shown (they would block); questions (the
-    unsaved-changes prompt on close) are answered Discard."""
-    seen: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            seen.append((kind, title, text))
-            return QMessageBox.StandardButton.Discard if kind == "question" else QMessageBox.StandardButton.Ok
-
-        return show
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return seen
-
-
-@pytest.fixture
-def window(qtbot, model_path):  # noqa: F811 (the fixture imported above)
-    win = open_window(qtbot, model_path)
-    qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
-    assert win.editor is not None and win.full_mesh is not None
-    return win
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("messages")]  # message boxes recorded, not shown
 
 
 def texts_on_panels(win) -> list[str]:

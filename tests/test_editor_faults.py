@@ -16,8 +16,7 @@ import pytest
 from PySide6.QtCore import QTimer
 
 from imface_core.errors import CodesError
-from test_editor_window import MESH_TIMEOUT_MS, _own_config, messages, model_path, open_window, wait_face  # noqa: F401
-from test_editor_window import window  # noqa: F401  (the fixture)
+from editor_window_fixtures import MESH_TIMEOUT_MS, messages, model_path, open_window, wait_face, window  # noqa: F401
 
 pytestmark = pytest.mark.gui
 

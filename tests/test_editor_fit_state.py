@@ -8,78 +8,21 @@ $IMFACE_TEST_MODEL / $IMFACE_TEST_SCANS reuse a trained tiny model, as in test_e
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
-from PySide6.QtWidgets import QMessageBox, QProgressBar
+from PySide6.QtWidgets import QProgressBar
+
+from editor_window_fixtures import messages, model_path, scan_path, wait_face, window  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
-QUALITY = 64
-MESH_TIMEOUT_MS = 90_000
 FIT_TIMEOUT_MS = 180_000
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def model_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_MODEL")
-    return Path(env) if env else request.getfixturevalue("tiny_model_path")
-
-
-@pytest.fixture(scope="module")
-def scan_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_SCANS")
-    root = Path(env) if env else request.getfixturevalue("tiny_raw_dir")
-    return sorted(root.glob("*/*neutral.ply"))[0]
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Message boxes recorded as (kind, title, text) instead of shown (they would block)."""
-    seen: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            seen.append((kind, title, text))
-            return QMessageBox.StandardButton.Discard if kind == "question" else QMessageBox.StandardButton.Ok
-
-        return show
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return seen
-
-
-@pytest.fixture
-def window(qtbot, model_path, messages):
-    from app.engine import FitOptions
-    from app.main_window import MainWindow
-
-    win = MainWindow(model_path, quality=QUALITY,
-                     fit_options=FitOptions(steps=6, sample_points=3000, mesh_resolution=48))
-    qtbot.addWidget(win)
-    win.resize(720, 480)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
-    assert win.editor is not None, messages
-    return win
-
-
-def wait_face(qtbot, win) -> None:
-    """Until the full-detail mesh of the current state is on screen."""
-    qtbot.waitUntil(lambda: win.is_ready() and win.full_mesh.job.state == win.state, timeout=MESH_TIMEOUT_MS)
-
-
 def fit(qtbot, win, scan: Path) -> list[int]:
     """Fit ``scan``; the values the progress bar showed, in order."""
     values: list[int] = []

@@ -7,31 +7,16 @@ full-detail mesh to the bit, and the exported file must hold that mesh.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import trimesh
 
-pytestmark = pytest.mark.gui
+from editor_window_fixtures import MESH_TIMEOUT_MS, QUALITY, model_path  # noqa: F401
 
-QUALITY = 64
-MESH_TIMEOUT_MS = 90_000
+pytestmark = pytest.mark.gui
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def model_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_MODEL")
-    return Path(env) if env else request.getfixturevalue("tiny_model_path")
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
 @pytest.fixture
 def window(qtbot, model_path):
     from app.main_window import MainWindow

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.gui
 TIMEOUT_MS = 180_000
 
 
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
 @pytest.fixture
 def window(qtbot, tiny_model_path):
     from app.main_window import MainWindow

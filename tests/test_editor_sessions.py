@@ -8,67 +8,22 @@ and answered by the tests (monkeypatch) instead of shown.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
+
+from editor_window_fixtures import MESH_TIMEOUT_MS, Button, messages, model_path, scan_path, wait_face  # noqa: F401
+from editor_window_fixtures import open_window as open_shown_window
 
 pytestmark = pytest.mark.gui
 
-QUALITY = 64
-MESH_TIMEOUT_MS = 90_000
-Button = QMessageBox.StandardButton
 DASH = "\N{EM DASH}"
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def model_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_MODEL")
-    return Path(env) if env else request.getfixturevalue("tiny_model_path")
-
-
-@pytest.fixture(scope="module")
-def scan_source(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_SCANS")
-    root = Path(env) if env else request.getfixturevalue("tiny_raw_dir")
-    return sorted(root.glob("*/*neutral.ply"))[0]
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
-class Messages(list):
-    """Message boxes as (kind, title, text); ``answers`` are what the next questions are answered (then Discard)."""
-
-    def __init__(self):
-        super().__init__()
-        self.answers: list[QMessageBox.StandardButton] = []
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    seen = Messages()
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            seen.append((kind, title, text))
-            if kind == "question":
-                return seen.answers.pop(0) if seen.answers else Button.Discard
-            return Button.Ok
-
-        return show
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return seen
-
-
 @pytest.fixture
 def save_dialog(monkeypatch):
     """File > Save session as: answered with ``save_dialog.path`` (None: cancelled); ``calls`` counts it."""
@@ -88,15 +43,8 @@ def save_dialog(monkeypatch):
 
 
 def open_window(qtbot, model_path):
-    from app.engine import FitOptions
-    from app.main_window import MainWindow
-
-    win = MainWindow(model_path, quality=QUALITY, fit_options=FitOptions(steps=6, sample_points=3000,
-                                                                          mesh_resolution=48))
-    qtbot.addWidget(win)
-    win.resize(720, 480)
-    win.show()
-    qtbot.waitExposed(win)
+    """A window on ``model_path`` with its first face on screen."""
+    win = open_shown_window(qtbot, model_path)
     qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
     assert win.editor is not None
     return win
@@ -105,10 +53,6 @@ def open_window(qtbot, model_path):
 @pytest.fixture
 def window(qtbot, model_path, messages):
     return open_window(qtbot, model_path)
-
-
-def wait_face(qtbot, win) -> None:
-    qtbot.waitUntil(lambda: win.is_ready() and win.full_mesh.job.state == win.state, timeout=MESH_TIMEOUT_MS)
 
 
 def move_a_slider(win, value: float = 0.8) -> None:
@@ -220,11 +164,11 @@ def test_an_unchanged_document_closes_without_asking(window, messages):
 
 
 # ------------------------------------------------------------------------------------------------ sessions with a fit
-def test_a_session_keeps_the_fit_and_reopens_it_without_fitting(window, qtbot, messages, model_path, scan_source,
+def test_a_session_keeps_the_fit_and_reopens_it_without_fitting(window, qtbot, messages, model_path, scan_path,
                                                                 tmp_path):
-    scan = tmp_path / "scans" / scan_source.name
+    scan = tmp_path / "scans" / scan_path.name
     scan.parent.mkdir()
-    shutil.copy(scan_source, scan)
+    shutil.copy(scan_path, scan)
     with qtbot.waitSignal(window.fitFinished, timeout=180_000) as blocker:
         window.load_scan(scan)
     assert blocker.args == ["done"]

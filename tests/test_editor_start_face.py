@@ -17,11 +17,6 @@ QUALITY = 64
 MESH_TIMEOUT_MS = 120_000
 
 
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
 def first_full_face(qtbot, model_path, quality=QUALITY):
     """(the meshes shown until the first full-detail face, in order), on a new window."""
     from app.main_window import MainWindow

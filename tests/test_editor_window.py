@@ -2,101 +2,27 @@
 
 Needs an X server: `bash scripts/run_tests.sh` runs these on Xvfb (pytest-xvfb, QT_QPA_PLATFORM=xcb).
 Meshes are computed at a 64 grid and fits take a few steps, to keep the file quick.
-Set $IMFACE_TEST_MODEL (a checkpoint) and $IMFACE_TEST_SCANS (a folder of synthesized scans) to reuse a
-trained tiny model instead of the session fixtures.
+$IMFACE_TEST_MODEL / $IMFACE_TEST_SCANS reuse a trained tiny model (``editor_window_fixtures``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMessageBox, QPushButton
-from scipy.spatial import cKDTree
+from PySide6.QtWidgets import QPushButton
+
+from editor_window_fixtures import (MESH_TIMEOUT_MS, QUALITY, mesh_distance, messages, model_path,  # noqa: F401
+                                    open_window, scan_path, vertices, wait_face, window)
 
 pytestmark = pytest.mark.gui
 
-QUALITY = 64
-MESH_TIMEOUT_MS = 90_000
-
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def model_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_MODEL")
-    return Path(env) if env else request.getfixturevalue("tiny_model_path")
-
-
-@pytest.fixture(scope="module")
-def scan_path(request) -> Path:
-    env = os.environ.get("IMFACE_TEST_SCANS")
-    root = Path(env) if env else request.getfixturevalue("tiny_raw_dir")
-    return sorted(root.glob("*/*neutral.ply"))[0]
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMFACE_STUDIO_CONFIG", str(tmp_path / "config"))
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Message boxes recorded as (kind, title, text) instead of shown (they would block)."""
-    seen: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            seen.append((kind, title, text))
-            return QMessageBox.StandardButton.Ok
-
-        return show
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return seen
-
-
-def open_window(qtbot, model_path, **kwargs):
-    from app.engine import FitOptions
-    from app.main_window import MainWindow
-
-    kwargs.setdefault("fit_options", FitOptions(steps=6, sample_points=3000, mesh_resolution=48))
-    win = MainWindow(model_path, quality=QUALITY, **kwargs)
-    qtbot.addWidget(win)
-    win.resize(720, 480)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
-@pytest.fixture
-def window(qtbot, model_path, messages):
-    win = open_window(qtbot, model_path)
-    qtbot.waitUntil(win.is_ready, timeout=MESH_TIMEOUT_MS)
-    assert win.editor is not None, messages
-    return win
-
-
-def wait_face(qtbot, win) -> None:
-    """Until the full-detail mesh of the current state is on screen."""
-    qtbot.waitUntil(lambda: win.is_ready() and win.full_mesh.job.state == win.state, timeout=MESH_TIMEOUT_MS)
-
-
-def vertices(win) -> np.ndarray:
-    return np.asarray(win.full_mesh.mesh.vertices).copy()
-
-
-def mesh_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest distance from a vertex of one set to the nearest of the other (0 for the same mesh)."""
-    if len(a) == 0 or len(b) == 0:
-        return 0.0 if len(a) == len(b) else np.inf
-    return float(max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max()))
-
 
 def skin_fraction(rgb: np.ndarray) -> float:
     r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
