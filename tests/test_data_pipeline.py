@@ -175,6 +175,22 @@ def test_synth_with_two_workers_writes_the_same_files(tmp_path, model_path):
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
 
 
+def test_synth_goes_on_where_a_stopped_run_left_off(tmp_path, model_path):
+    out = tmp_path / "RAW"
+    synthesize(model_path, out, 1, 3, seed=1, jobs=1)
+    person = next(p for p in out.iterdir() if p.is_dir())
+    complete = (person / "1_neutral.ply").read_bytes()
+    lost = person / "3_jaw_open.ply"
+    lost_bytes = lost.read_bytes()
+    lost.unlink()  # a run killed while writing its third scan: that scan is missing, its landmarks too
+    (person / "3_jaw_open_landmarks.txt").unlink()
+    (person / "1_neutral.ply").write_bytes(b"kept")  # a finished scan is not written again
+    synthesize(model_path, out, 1, 3, seed=1, jobs=1)
+    assert lost.read_bytes() == lost_bytes
+    assert (person / "3_jaw_open_landmarks.txt").exists()
+    assert (person / "1_neutral.ply").read_bytes() == b"kept" != complete
+
+
 def test_synth_different_seed_gives_different_people(tmp_path, model_path, raw):
     raw_dir, manifest = raw
     other = synthesize(model_path, tmp_path / "RAW", 1, 1, seed=SEED + 1, jobs=1)

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "skin texture, and write OUT/<identity>/<k>_<expression>.ply with landmarks and a manifest. "
         "A scan is the skin plus the eyeballs when the model has them (ict_head_eyes.npz, the default): "
         "the eyes show between open lids and closed lids cover them; eyeballs get no texture or wrinkles. "
-        f"--expressions takes at most {len(EXPRESSION_NAMES)}.",
+        f"--expressions takes at most {len(EXPRESSION_NAMES)}. Run again after a stop, it keeps the scans "
+        "already written and makes the rest.",
     )
     p.add_argument(
         "--face-model", default=None,

@@ -166,8 +166,13 @@ def _write_person(args) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for k, (name, w) in enumerate(zip(names, scan_weights(person, names, synth.basis.exp_names))):
-        verts, faces, landmarks = synth.scan(person, w)
         stem = scan_filename(k, name)
+        if (folder / f"{stem}.ply").exists() and (folder / f"{stem}_landmarks.txt").exists():
+            # Written by an earlier run that was stopped: each scan is drawn from the person's own seeds
+            # and written atomically, landmarks last, so it is the scan this run would write.
+            written.append(str(folder / f"{stem}.ply"))
+            continue
+        verts, faces, landmarks = synth.scan(person, w)
         write_ply_atomic(folder / f"{stem}.ply", trimesh.Trimesh(verts, faces, process=False))
         atomic_write_text(folder / f"{stem}_landmarks.txt", _landmark_text(landmarks))
         written.append(str(folder / f"{stem}.ply"))
