@@ -11,6 +11,10 @@ viewport call its methods, and listen to what it reports through plain callbacks
                            #   "fit": ``doc.fit`` changed (the current face became, or stopped being, a fitted one)
     doc.on("model", fn)    # fn(): a model was loaded (everything above starts again)
     doc.on("fit", fn)      # fn(outcome): a fit was added (it is the current face next)
+    doc.on("timeline", fn) # fn(): the keyframes, frame rate or length changed (``app.timeline``)
+
+Undo steps are ``Snapshot``s of the face and the timeline: a keyframe added, moved or removed is undone like a
+slider edit.
 
 Fit state belongs to the face it was fitted to: ``doc.fit`` is the fit of the current face, shown with its scan
 and error map, and None as soon as the face is edited away from it (a slider, a preset, undo to before the
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -31,19 +36,28 @@ import numpy as np
 from app.export_frame import MODEL_FRAME, ExportFrame, scan_frame
 from app.face_state import FaceSpace, FaceState
 from app.history import History
-from app.session import Session, load_session, save_session, session_state
+from app.session import Session, load_session, save_session, session_state, session_timeline
+from app.timeline import Timeline
 
 if TYPE_CHECKING:
     from app.engine import EditorModel, FitOutcome
 
-__all__ = ["COLOUR_MODES", "DEFAULT_QUALITY", "Document", "SCAN_MODES"]
+__all__ = ["COLOUR_MODES", "DEFAULT_QUALITY", "Document", "SCAN_MODES", "Snapshot"]
 
 _log = logging.getLogger(__name__)
 
 COLOUR_MODES = {"plain": "Plain skin", "correspondence": "Correspondence colours", "error": "Fit error (mm)"}
 SCAN_MODES = {"hidden": "Hidden", "overlay": "Overlaid on the face", "beside": "Beside the face"}
 DEFAULT_QUALITY = 128
-EVENTS = ("state", "history", "view", "model", "fit")
+EVENTS = ("state", "history", "view", "model", "fit", "timeline")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One undo step: the face and the timeline."""
+
+    state: FaceState
+    timeline: Timeline
 
 
 class Document:
@@ -58,7 +72,9 @@ class Document:
         self.editor: EditorModel | None = None
         self.space: FaceSpace | None = None
         self.state: FaceState | None = None
-        self.history: History[FaceState] | None = None
+        self.history: History[Snapshot] | None = None
+        self.timeline = Timeline()
+        """The keyframes of the expression animation (``app.timeline``)."""
         self.fits: list[FitOutcome] = []
         """Every fit of this model, oldest first."""
         self.fit: FitOutcome | None = None
@@ -96,7 +112,8 @@ class Document:
         self.fits, self.fit, self._fitted, self._error_paused = [], None, [], False
         self.detail_sources = editor.detail_sources()
         self.state = editor.space.initial_state()
-        self.history = History(self.state)
+        self.timeline = Timeline()
+        self.history = History(Snapshot(self.state, self.timeline))
         self._uncommitted = False
         if self.colour_mode == "error":
             self.set_colour_mode("plain")
@@ -137,7 +154,7 @@ class Document:
         self._uncommitted = False
         if self.history is None or self.state is None:
             return False
-        changed = self.history.commit(self.state)
+        changed = self.history.commit(Snapshot(self.state, self.timeline))
         self._emit("history")
         return changed
 
@@ -157,13 +174,32 @@ class Document:
     def undo(self) -> bool:
         """Back one step (False at the start)."""
         self.flush()
-        state = self.history.undo() if self.history is not None else None
-        return state is not None and self.set_state(state, commit=False)
+        return self._restore(self.history.undo() if self.history is not None else None)
 
     def redo(self) -> bool:
         self.flush()
-        state = self.history.redo() if self.history is not None else None
-        return state is not None and self.set_state(state, commit=False)
+        return self._restore(self.history.redo() if self.history is not None else None)
+
+    def _restore(self, snapshot: Snapshot | None) -> bool:
+        """Show an undo step: its timeline, then its face (each only when it differs)."""
+        if snapshot is None:
+            return False
+        if snapshot.timeline != self.timeline:
+            self.timeline = snapshot.timeline
+            self._emit("timeline")
+        if snapshot.state != self.state:
+            return self.set_state(snapshot.state, commit=False)
+        self._emit("history")
+        return True
+
+    def set_timeline(self, timeline: Timeline) -> bool:
+        """A keyframe edit (an undo step); False without a model or when nothing changed."""
+        if self.space is None or timeline == self.timeline:
+            return False
+        self.flush()
+        self.timeline = timeline
+        self._emit("timeline")
+        return self.commit()
 
     def pick_identity(self, index: int) -> None:
         """Training identity ``index`` with its details, the expression kept."""
@@ -323,6 +359,7 @@ class Document:
             model=str(self.editor.path),
             view={"colour_mode": self.colour_mode, "landmarks": self.show_landmarks, "quality": self.quality,
                   "scan_mode": self.scan_mode},
+            timeline=self.timeline,
         )
 
     def save_session(self, path: Path | str) -> Path:
@@ -330,17 +367,22 @@ class Document:
         return save_session(Path(path), self.session())
 
     def open_session(self, path: Path | str) -> None:
-        """Open a session file: its face (an undo step) and the view settings it names.
+        """Open a session file: its face and timeline (one undo step) and the view settings it names.
 
         Raises ``SessionError`` (naming the file) and changes nothing when the file or its face cannot be used.
         """
         path = Path(path)
         session = load_session(path)
         state = session_state(session, self.space, self.editor.model.check_codes, path)
+        timeline = session_timeline(session, self.space, self.editor.model.check_codes, path, state)
         view = session.view
         if isinstance(view.get("quality"), int) and 16 <= view["quality"] <= 512:
             self.quality = view["quality"]
             self._emit("view", what="quality", remesh=False)  # the face below is meshed at this quality
+        if timeline != self.timeline:
+            self.flush()
+            self.timeline = timeline
+            self._emit("timeline")
         self.set_state(state)
         if view.get("colour_mode") in COLOUR_MODES:
             self.set_colour_mode(view["colour_mode"])

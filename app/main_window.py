@@ -23,6 +23,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
 
+from app.animation_export import AnimationExport
 from app.document import COLOUR_MODES, DEFAULT_QUALITY, SCAN_MODES, Document
 from app.face_state import FaceState
 from app.fit_view import show_current, show_fit, show_sources
@@ -37,6 +38,7 @@ from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
 from app.session_files import WINDOW_TITLE, SessionFiles
 from app.start_view import show_stored_start_face
+from app.timeline_player import TimelinePlayer
 from app.viewport import SKIN_RGB, Viewport
 from app.worker import TaskGroup
 from imface_core.errors import CheckpointError
@@ -150,6 +152,8 @@ class MainWindow(QMainWindow):
         self._commit_timer.timeout.connect(self.document.flush)
 
         self._build_ui()
+        self.timeline = TimelinePlayer(self, self._relay.post)  # the timeline dock: keyframes, bake, playback
+        self.animation_export = AnimationExport(self, self._relay.post)
         build_menus(self)
         update_actions(self)
         if self.model_path is not None:
@@ -316,7 +320,8 @@ class MainWindow(QMainWindow):
 
     # =============================================================================== meshes (the scheduler's view)
     def draw_mesh(self, dm: "DisplayMesh") -> None:
-        self.viewport.set_face(dm.poly, dm.landmarks)
+        if not self.timeline.showing:  # (an animation frame stays until the face is edited: TimelinePlayer.leave)
+            self.viewport.set_face(dm.poly, dm.landmarks)
 
     def mesh_shown(self, dm: "DisplayMesh") -> None:
         if dm.full_detail:
@@ -375,6 +380,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self._rest_timer.stop()
         self._commit_timer.stop()
+        self.timeline.pause()
         self.scheduler.close(timeout=0.5)
         self.tasks.cancel_all()
         self.scan_fit.close()

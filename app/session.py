@@ -3,7 +3,8 @@
 A session stores both the codes (``z_id``, ``z_exp``, ``z_det``) and the ``FaceState`` that produced them.
 Since version 2 it may also keep the newest fit (``SavedFit``): the scan by path and SHA-256, the scan-to-model
 transform, the fit codes and the error map, so re-opening shows the overlay and error map without fitting
-again (``app.session_fit``). Version 1 files (no fit) still open.
+again (``app.session_fit``). Since version 3 it may keep the timeline (``app.timeline``: keyframes of the
+expression); version 1 and 2 files (no fit, no timeline) still open.
 Opened on the same model, the slider state comes back exactly; on another model of the same code sizes the
 codes are used (the sliders show their projections).  Every problem raises ``SessionError`` with a message
 naming the file; nothing is changed until a session has been read completely (``load_session``) and its
@@ -23,13 +24,14 @@ from typing import Any, Callable
 import numpy as np
 
 from app.face_state import FaceSpace, FaceState
+from app.timeline import Timeline
 from imface_core.errors import ImFaceError
 
 __all__ = ["SESSION_KIND", "SESSION_SUFFIX", "SESSION_VERSION", "SavedFit", "Session", "SessionError",
-           "load_session", "save_session", "session_state"]
+           "load_session", "save_session", "session_state", "session_timeline"]
 
 SESSION_KIND = "imface-studio-session"
-SESSION_VERSION = 2
+SESSION_VERSION = 3
 SESSION_SUFFIX = ".imface.json"
 _MAX_BYTES = 16 * 1024 * 1024
 
@@ -140,6 +142,8 @@ class Session:
     """Colour mode, landmarks, mesh quality, ... (keys the window knows; unknown ones are ignored)."""
     fit: SavedFit | None = None
     """The newest fit, when the session keeps one (version 2)."""
+    timeline: Timeline | None = None
+    """The keyframes, when the session has any (version 3)."""
 
 
 def save_session(path: str | Path, session: Session) -> Path:
@@ -157,6 +161,8 @@ def save_session(path: str | Path, session: Session) -> Path:
     }
     if session.fit is not None:
         doc["fit"] = session.fit.to_dict()
+    if session.timeline is not None and session.timeline.keys:
+        doc["timeline"] = session.timeline.to_dict()
     atomic_write_text(path, json.dumps(doc, indent=1))
     return path
 
@@ -191,11 +197,12 @@ def load_session(path: str | Path) -> Session:
     try:
         clean = _codes(doc.get("codes"), "codes")
         fit = SavedFit.from_dict(doc["fit"]) if doc.get("fit") is not None else None
+        timeline = Timeline.from_dict(doc["timeline"]) if doc.get("timeline") is not None else None
     except ValueError as exc:
         raise SessionError(f"`{path}`: {exc}") from exc
     model = doc.get("model")
     view = doc.get("view") if isinstance(doc.get("view"), dict) else {}
-    return Session(state, clean, model if isinstance(model, str) else None, view, fit)
+    return Session(state, clean, model if isinstance(model, str) else None, view, fit, timeline)
 
 
 def session_state(session: Session, space: FaceSpace, check_codes: Callable[[Any], Any], path: str | Path) -> FaceState:
@@ -203,7 +210,8 @@ def session_state(session: Session, space: FaceSpace, check_codes: Callable[[Any
 
     The saved slider state when its sizes fit this model, else the saved codes (their projections on the
     sliders). Either way the state must lie within the sliders' ranges and its codes must pass
-    ``check_codes`` (``FaceModel.check_codes``); anything else raises ``SessionError`` naming the file.
+    ``check_codes`` (``FaceModel.check_codes``), and so must the keyframes (``session_timeline``); anything else
+    raises ``SessionError`` naming the file.
     """
     name = f"`{path}`"
     try:
@@ -230,4 +238,32 @@ def session_state(session: Session, space: FaceSpace, check_codes: Callable[[Any
         check_codes(space.codes(state))
     except ValueError as exc:  # CodesError is one
         raise SessionError(f"{name} cannot be opened on this model: {exc}") from exc
+    session_timeline(session, space, check_codes, path, state)
     return state
+
+
+def session_timeline(session: Session, space: FaceSpace, check_codes: Callable[[Any], Any], path: str | Path,
+                     state: FaceState) -> Timeline:
+    """The timeline to open with the face ``state`` (``session_state``): the session's, or an empty one when it
+    has none or when its face was opened from the codes (a model of other slider counts: keyframes hold
+    slider values). A keyframe outside the sliders' ranges, or whose face the model refuses, raises
+    ``SessionError`` naming the file."""
+    timeline = session.timeline
+    if timeline is None or not _same_sizes(space, session):
+        return Timeline()
+    for key in timeline.keys:
+        try:
+            space.check(key.state)
+            check_codes(space.codes(key.apply(state)))
+        except ValueError as exc:
+            raise SessionError(f"`{path}`: the keyframe at frame {key.frame} cannot be used on this model: "
+                               f"{exc}") from exc
+    return timeline
+
+
+def _same_sizes(space: FaceSpace, session: Session) -> bool:
+    try:
+        space.check_sizes(session.state)
+    except ValueError:
+        return False
+    return True

@@ -1,7 +1,7 @@
 """The window's document as a file, as in any desktop editor (Qt): session name and modified marker in the title,
 Save / Save as, Open session (with its fit), and the Save / Discard / Cancel prompt before unsaved changes are lost.
 
-"Modified" means the face or the fits differ from those last saved or opened (undoing back to them is
+"Modified" means the face, the timeline or the fits differ from those last saved or opened (undoing back to them is
 unmodified again); view settings (colours, quality) do not count. A saved session keeps the newest fit
 (``app.session_fit``): re-opening it shows the scan overlay and the error map again without fitting.
 """
@@ -40,6 +40,7 @@ class SessionFiles:
         """Each fit with the SHA-256 of its scan file when it was added (None: the file could not be read)."""
         self.document.on("model", self.model_loaded)
         self.document.on("state", lambda **_: self.refresh())
+        self.document.on("timeline", self.refresh)
         self.document.on("fit", self._fit_added)
 
     # -- name, modified, title ---------------------------------------------------------------------
@@ -52,16 +53,17 @@ class SessionFiles:
         return name[: -len(SESSION_SUFFIX)] if name.endswith(SESSION_SUFFIX) else name
 
     def _contents(self) -> tuple:
-        return self.document.state, tuple(self.document.fits)
+        return self.document.state, tuple(self.document.fits), self.document.timeline
 
     @property
     def modified(self) -> bool:
         """Whether the face or the fits changed since the session was last saved or opened (or the model loaded)."""
         if self.document.editor is None:
             return False
-        state, fits = self._contents()
-        saved_state, saved_fits = self._saved
-        return state != saved_state or len(fits) != len(saved_fits) or any(a is not b for a, b in zip(fits, saved_fits))
+        state, fits, timeline = self._contents()
+        saved_state, saved_fits, saved_timeline = self._saved
+        return (state != saved_state or timeline != saved_timeline or len(fits) != len(saved_fits)
+                or any(a is not b for a, b in zip(fits, saved_fits)))
 
     def refresh(self) -> None:
         """The title ("face[*] — ImFace Studio — model.pt") and the modified marker, after any change."""

@@ -142,6 +142,17 @@ class Viewport(QFrame):
         else:
             self.render()
 
+    def move_face(self, points: np.ndarray, normals: np.ndarray) -> None:
+        """New vertex positions and unit normals (V, 3) for the face on screen, of the same vertex count: written
+        into its arrays in place, then one render (an animation frame: no new mesh, no new actor)."""
+        if self._face is None or len(points) != self._face.n_points:
+            raise ValueError("move_face needs the vertex count of the face on screen")
+        self._face.points[:] = points
+        self._face.point_data.active_normals[:] = normals
+        self._face.GetPoints().Modified()
+        self._face.GetPointData().GetNormals().Modified()
+        self.render()
+
     def _layout(self) -> tuple:
         has_rgb = self._face is not None and "rgb" in self._face.point_data
         return (self.colour_mode, has_rgb, self._scan is not None, self.scan_mode,

@@ -69,7 +69,7 @@ def test_a_model_starts_the_document_over():
     editor = FakeEditor()
     d.load_model(editor)
     assert d.editor is editor and d.space is editor.space
-    assert d.state == editor.space.initial_state() and d.history.current == d.state
+    assert d.state == editor.space.initial_state() and d.history.current.state == d.state
     assert d.colour_mode == "plain" and d.fit is None and d.fits == []
     assert [label for label, _ in d.detail_sources] == ["anna (training)", "ben (training)"]
     assert seen.events == [("view", {"what": "colour_mode"}), ("model", {})]

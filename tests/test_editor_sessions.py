@@ -178,7 +178,7 @@ def test_a_session_keeps_the_fit_and_reopens_it_without_fitting(window, qtbot, m
     session = tmp_path / "fitted.imface.json"
     assert window.save_session(session)
     doc = json.loads(session.read_text())
-    assert doc["version"] == 2 and doc["fit"]["scan"]["path"] == str(scan.resolve())
+    assert doc["version"] == 3 and doc["fit"]["scan"]["path"] == str(scan.resolve())
     assert doc["fit"]["scan"]["sha256"] == __import__("hashlib").sha256(scan.read_bytes()).hexdigest()
 
     fresh = open_window(qtbot, model_path)

@@ -10,6 +10,8 @@ written as glTF 2.0 binary (GLB).
   size, about 0.2 m, with scale 1) and ``asset.extras`` says so: ``length_unit: "metre"``,
   ``millimetres_per_unit: 1000``, and the frame (the model's normalised frame x 100 mm: the nose tip at
   (0, 0, 40) mm, +y up, +z towards the viewer, which is glTF's +Y up / +Z front).
+* ``rig_glb_bytes(..., animation=MorphAnimation(times, weights))`` adds a glTF animation of the morph weights
+  (one channel targeting the node's ``weights``, LINEAR; ``morph_animation.py`` makes keyframe animations).
 * The GLB is written here with numpy and json (a JSON chunk and a BIN chunk, one buffer view per accessor,
   POSITION accessors with min/max): no glTF library in the dependencies exports morph targets (trimesh's
   exporter writes none).
@@ -28,7 +30,7 @@ import trimesh
 from imface_core.engine.chunks import CancelToken
 from imface_core.engine.export import MM_PER_UNIT
 
-__all__ = ["Rig", "build_rig", "rig_glb_bytes", "rig_file_bytes", "read_glb", "base_expression", "METRES_PER_UNIT"]
+__all__ = ["MorphAnimation", "Rig", "build_rig", "rig_glb_bytes", "rig_file_bytes", "read_glb", "base_expression", "METRES_PER_UNIT"]
 
 METRES_PER_UNIT = MM_PER_UNIT / 1000.0
 """Model units (1 = 100 mm) to glTF metres."""
@@ -53,6 +55,18 @@ class Rig:
     """(V, 3) uint8 correspondence colours, or None."""
     info: dict = field(default_factory=dict)
     """What made it (model, base expression, topology fingerprint, per-face diagnostics)."""
+
+
+@dataclass
+class MorphAnimation:
+    """A glTF animation of a mesh's morph weights: at ``times[k]`` seconds the weights are ``weights[k]``, linear
+    in between (and held before the first and after the last time, as glTF does)."""
+
+    times: np.ndarray
+    """(T,) seconds, increasing."""
+    weights: np.ndarray
+    """(T, number of morph targets)."""
+    name: str = "animation"
 
 
 def base_expression(model) -> str:
@@ -122,8 +136,10 @@ def rig_file_bytes(vertices: int, faces: int, targets: int, colors: bool = False
     return 24 * vertices * (targets + 1) + 12 * faces + (4 * vertices if colors else 0) + 4096 + 512 * targets
 
 
-def rig_glb_bytes(rig: Rig, name: str = "face", extras: dict | None = None) -> bytes:
-    """The rig as GLB bytes (positions in metres; see the module doc)."""
+def rig_glb_bytes(rig: Rig, name: str = "face", extras: dict | None = None,
+                  animation: MorphAnimation | None = None) -> bytes:
+    """The rig as GLB bytes (positions in metres; see the module doc), with ``animation`` of its morph weights
+    when given (``ValueError`` when its shape does not fit the targets or its times do not increase)."""
     scale = METRES_PER_UNIT
     chunks: list[bytes] = []
     views: list[dict] = []
@@ -171,6 +187,19 @@ def rig_glb_bytes(rig: Rig, name: str = "face", extras: dict | None = None) -> b
         primitive["targets"] = targets
         mesh["weights"] = [0.0] * len(targets)
         mesh["extras"] = {"targetNames": list(rig.targets)}
+    animations = []
+    if animation is not None:
+        times = np.asarray(animation.times, dtype=np.float32).reshape(-1, 1)
+        weights = np.asarray(animation.weights, dtype=np.float32)
+        if weights.shape != (len(times), len(targets)) or not targets:
+            raise ValueError(f"animation weights of shape {weights.shape} for {len(times)} times and "
+                             f"{len(targets)} morph targets")
+        if len(times) < 2 or np.any(np.diff(times[:, 0]) <= 0) or times[0, 0] < 0:
+            raise ValueError("animation times must be two or more, from 0 s on, increasing")
+        sampler = {"input": add(times, _FLOAT, "SCALAR", None, bounds=True),
+                   "output": add(weights.reshape(-1, 1), _FLOAT, "SCALAR", None), "interpolation": "LINEAR"}
+        animations.append({"name": animation.name, "samplers": [sampler],
+                           "channels": [{"sampler": 0, "target": {"node": 0, "path": "weights"}}]})
     from imface_core.version import __version__ as version
 
     asset_extras = {
@@ -192,6 +221,8 @@ def rig_glb_bytes(rig: Rig, name: str = "face", extras: dict | None = None) -> b
         "bufferViews": views,
         "accessors": accessors,
     }
+    if animations:
+        gltf["animations"] = animations
     text = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
     text += b" " * ((-len(text)) % 4)
     binary = b"".join(chunks)
