@@ -6,7 +6,7 @@ background, playback in the viewport, and the animation's exports.
 * **Bake**: a moment after the timeline or the person changes, every keyframe's face (the current person with
   the keyframe's expression) is carried into the template topology on a background task (``app.pose_bake``).
 * **Playback**: a timer ticks at the animation's frame rate; each tick blends the baked positions and normals
-  of the two keyframes around the playhead (``imface_core.engine.morph_animation``) and writes them into the
+  of the two keyframes around the playhead (``imface_core.keyframes``) and writes them into the
   face on screen in place (``Viewport.move_face``). Between keyframes the face is a blend of the two keyframe
   meshes, not a mesh of blended codes; keyframes not baked yet are left out until they are.
 * While the viewport shows the animation (playing, paused, or scrubbed), meshes of the edited face wait; any
@@ -27,7 +27,7 @@ from app.polydata import face_polydata
 from app.pose_bake import Pose, PoseBaker, pose_key
 from app.timeline import Timeline
 from app.timeline_panel import TimelinePanel
-from imface_core.engine.morph_animation import KeyframeFaces, blend, segment
+from imface_core.keyframes import KeyframeFaces, blend, segment
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow

@@ -14,8 +14,8 @@ from app.document import Document
 from app.session import SessionError
 from app.timeline import ANIMATED_FIELDS, Keyframe, Timeline
 from editor_fakes import FakeEditor
-from imface_core.engine.morph_animation import (KeyframeFaces, animation_glb_bytes, blend, keyframe_weights,
-                                                segment, write_obj_sequence)
+from imface_core.engine.morph_animation import animation_glb_bytes, write_obj_sequence
+from imface_core.keyframes import KeyframeFaces, blend, keyframe_weights, segment
 from imface_core.engine.rig import read_glb
 from test_rig import validate
 
