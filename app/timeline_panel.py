@@ -147,7 +147,7 @@ class TimelinePanel(QWidget):
         layout.addWidget(self.strip)
         row = QHBoxLayout()
         self.play = QPushButton("Play", self)
-        self.play.setToolTip("Play the animation in the viewport (Space while the slider has focus); again to pause")
+        self.play.setToolTip("Play the animation in the viewport, looping; again to pause")
         self.play.clicked.connect(self.playClicked)
         self.stop = QPushButton("Stop", self)
         self.stop.setToolTip("Stop, back to frame 0 and to the edited face")
