@@ -12,7 +12,9 @@ Qt-free (unit-tested without a display):
 * ``scheduler`` - which mesh job to run on a drag / rest / release / jump and which mesh that comes back to
   show (stale ones dropped, pending export); owns the mesh worker; ``jobs`` - ``MeshJob``, ``FitOptions``;
 * ``face_state`` - ``FaceState`` (slider values) and ``FaceSpace`` (state <-> latent codes);
-* ``history`` - undo/redo of states;
+* ``history`` - undo/redo of states (the document's: the face and the timeline);
+* ``timeline`` - keyframes of the expression (``Timeline``, ``Keyframe``); ``pose_bake`` - each keyframe's
+  face baked into the template topology on a background task;
 * ``worker`` - ``LatestOnlyWorker`` (one thread, only the newest request computed), ``BackgroundTask``, ``TaskGroup``;
 * ``session`` - session files; ``session_fit`` - a fit kept in a session (scan checksum, codes, error map);
   ``recent`` - the Open Recent list; ``export_frame`` - the scan's or the model's frame of an export;
@@ -22,7 +24,8 @@ Qt-free (unit-tested without a display):
 
 Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window`` (builds and connects
 the widgets), ``menus``, ``dialogs``, ``scan_fit`` (Load scan), ``fit_view`` (the fit's overlay and notices),
-``mesh_export``, ``rig_export`` (Export rig), ``session_files`` (title, Save / Open, the unsaved-changes prompt),
+``mesh_export``, ``rig_export`` (Export rig), ``timeline_panel`` and ``timeline_player`` (the timeline dock:
+keyframe edits, playback in the viewport), ``animation_export`` (the animation as glTF or an OBJ sequence), ``session_files`` (title, Save / Open, the unsaved-changes prompt),
 ``start_view`` (the stored start face at launch), ``guide`` (Help > Guide), ``relay`` (results to the GUI
 thread), ``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged
 and shown in a dialog, never lost in the event loop).
