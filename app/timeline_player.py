@@ -90,8 +90,8 @@ class TimelinePlayer(QObject):
         p.removeKeyClicked.connect(self.remove_key)
         p.loadKeyClicked.connect(self.edit_key)
         p.keyMoved.connect(self.move_key)
-        p.fpsChosen.connect(lambda fps: self._edit(self.timeline.with_fps(fps)))
-        p.endChosen.connect(lambda end: self._edit(self.timeline.with_end(end)))
+        p.fpsChosen.connect(lambda fps: self._edit(lambda tl: tl.with_fps(fps)))
+        p.endChosen.connect(lambda end: self._edit(lambda tl: tl.with_end(end)))
         p.exportGltfClicked.connect(lambda: window.animation_export.ask("gltf"))
         p.exportObjClicked.connect(lambda: window.animation_export.ask("obj"))
         self._show_status()
@@ -101,26 +101,30 @@ class TimelinePlayer(QObject):
         return self.document.timeline
 
     # -- keyframe edits (undo steps) ------------------------------------------------------------------
-    def _edit(self, timeline: Timeline) -> None:
+    def _edit(self, change: Callable[[Timeline], Timeline]) -> bool:
+        """``change(timeline)`` as an undo step; False, said in the status bar, when it is refused."""
         try:
-            self.document.set_timeline(timeline)
-        except ValueError as exc:  # (a key dragged onto another, a last frame before a key: refused)
+            self.document.set_timeline(change(self.timeline))
+        except ValueError as exc:  # (a key dragged onto another, a last frame before a key)
             self.window.set_activity(f"Timeline: {exc}")
             self.panel.set_timeline(self.timeline)
+            return False
+        return True
 
     def set_key(self) -> None:
         """A keyframe of the current face at the playhead's frame."""
         if self.document.state is not None:
-            self._edit(self.timeline.with_key(int(round(self.frame)), self.document.state))
+            state = self.document.state
+            self._edit(lambda tl: tl.with_key(int(round(self.frame)), state))
 
     def remove_key(self) -> None:
         frame = int(round(self.frame))
         if self.timeline.key_at(frame) is not None:
-            self._edit(self.timeline.without_key(frame))
+            self._edit(lambda tl: tl.without_key(frame))
 
     def move_key(self, frame: int, to: int) -> None:
-        self._edit(self.timeline.moved(frame, to))
-        self.seek(to)
+        if self._edit(lambda tl: tl.moved(frame, to)):
+            self.seek(to)
 
     def edit_key(self) -> None:
         """The keyframe at the playhead's expression on the face (an undo step; the edited face is shown)."""

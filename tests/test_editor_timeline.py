@@ -78,6 +78,8 @@ def test_keyframe_edits_undo_and_the_session_keeps_them(window, qtbot, tmp_path)
     qtbot.mouseRelease(strip, Qt.MouseButton.LeftButton, pos=QPoint(x40, y))
     dropped = strip.frame_at(x40)
     assert abs(dropped - 40) <= 1 and window.timeline.timeline.frames == [0, dropped]
+    player.move_key(0, dropped)  # onto another keyframe: refused, nothing changes
+    assert window.timeline.timeline.frames == [0, dropped] and "has a keyframe" in window.statusBar().currentMessage()
     player.seek(0)
     player.remove_key()
     assert window.timeline.timeline.frames == [dropped]
