@@ -3,8 +3,9 @@
 A ``Timeline`` is an immutable value, like ``FaceState``, so the document's undo history holds it beside the face
 and a session file keeps it. Each ``Keyframe`` remembers the face it was set from; the animation takes only its
 ``ANIMATED_FIELDS`` (the expression sliders, and the region edits where the face has them) and puts them on the
-current face, so one animation plays on whichever person is being edited. Between two keyframes the editor and
-the exports blend the two keyframes' meshes (``imface_core.engine.morph_animation``).
+current face, so one animation plays on whichever person is being edited. Between two baked faces the editor
+and the exports blend the two meshes (``imface_core.keyframes``); ``inbetween`` adds baked faces of the
+interpolated expression every n frames between keyframes (``samples``), so the blends span fewer frames.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from typing import Any
 import numpy as np
 
 from app.face_state import FaceState
+from imface_core.keyframes import segment
 
-__all__ = ["ANIMATED_FIELDS", "DEFAULT_END", "FPS_CHOICES", "Keyframe", "Timeline"]
+__all__ = ["ANIMATED_FIELDS", "DEFAULT_END", "FPS_CHOICES", "INBETWEEN_CHOICES", "Keyframe", "Timeline"]
 
 ANIMATED_FIELDS = tuple(f.name for f in fields(FaceState)
                         if f.name in ("exp_coeffs", "exp_residual", "exp_mix", "regions"))
 """The ``FaceState`` fields a keyframe sets: the expression (principal-direction and named sliders, the residual
 of a fitted expression) and the local region edits. Identity and details are the current face's."""
 FPS_CHOICES = (24, 25, 30)
+INBETWEEN_CHOICES = (0, 12, 6, 3, 1)
+"""Frames between baked in-between faces (0: the keyframes only)."""
 DEFAULT_END = 96
 """Frames of a new timeline (4 s at 24 fps)."""
 
@@ -63,6 +67,8 @@ class Timeline:
     keys: tuple[Keyframe, ...] = ()
     fps: int = FPS_CHOICES[0]
     end: int = DEFAULT_END
+    inbetween: int = 0
+    """Bake a face of the interpolated expression every this many frames between keyframes (0: none)."""
 
     def __post_init__(self) -> None:
         frames = [k.frame for k in self.keys]
@@ -70,6 +76,8 @@ class Timeline:
             raise ValueError(f"keyframes must be in frame order, one per frame: {frames}")
         if self.fps not in FPS_CHOICES:
             raise ValueError(f"frame rate {self.fps!r}: one of {FPS_CHOICES}")
+        if self.inbetween not in INBETWEEN_CHOICES:
+            raise ValueError(f"in-betweens every {self.inbetween!r} frames: one of {INBETWEEN_CHOICES}")
         if self.end < max(frames + [1]):
             raise ValueError(f"the animation ends at frame {self.end}, before its keyframe at frame {frames[-1]}")
 
@@ -111,8 +119,29 @@ class Timeline:
     def with_end(self, end: int) -> "Timeline":
         return replace(self, end=int(end))
 
+    def with_inbetween(self, every: int) -> "Timeline":
+        return replace(self, inbetween=int(every))
+
+    def samples(self) -> list[Keyframe]:
+        """The faces to bake, in frame order: the keyframes and, with ``inbetween``, every ``inbetween``-th frame
+        between two keyframes with the expression interpolated linearly (the codes are linear in the sliders,
+        so this is the face of the interpolated codes; region edits are the earlier keyframe's)."""
+        if not self.inbetween or len(self.keys) < 2:
+            return list(self.keys)
+        frames = np.asarray(self.frames, dtype=np.float64)
+        out = []
+        for a, b in zip(self.keys, self.keys[1:]):
+            out.append(a)
+            for frame in range(a.frame + self.inbetween, b.frame, self.inbetween):
+                _, _, w = segment(frames, frame)
+                out.append(Keyframe(frame, replace(a.state, **{
+                    name: getattr(a.state, name) if name == "regions" else
+                    tuple((1.0 - w) * x + w * y for x, y in zip(getattr(a.state, name), getattr(b.state, name)))
+                    for name in ANIMATED_FIELDS})))
+        return out + [self.keys[-1]]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"fps": self.fps, "end": self.end, "keys": [k.to_dict() for k in self.keys]}
+        return {"fps": self.fps, "end": self.end, "inbetween": self.inbetween, "keys": [k.to_dict() for k in self.keys]}
 
     @classmethod
     def from_dict(cls, data: Any) -> "Timeline":
@@ -126,7 +155,7 @@ class Timeline:
         if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps):
             raise ValueError(f"`timeline.fps` must be a number, got {fps!r}")
         return cls(tuple(sorted((Keyframe.from_dict(k) for k in keys), key=lambda k: k.frame)), int(fps),
-                   _frame(data.get("end"), "`timeline.end`"))
+                   _frame(data.get("end"), "`timeline.end`"), _frame(data.get("inbetween", 0), "`timeline.inbetween`"))
 
     def key_times(self) -> np.ndarray:
         """(K,) seconds of the keyframes."""

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from app.timeline import FPS_CHOICES, Timeline
+from app.timeline import FPS_CHOICES, INBETWEEN_CHOICES, Timeline
 
 __all__ = ["KeyStrip", "TimelinePanel"]
 
@@ -129,6 +129,7 @@ class TimelinePanel(QWidget):
     keyMoved = Signal(int, int)
     fpsChosen = Signal(int)
     endChosen = Signal(int)
+    inbetweenChosen = Signal(int)
     exportGltfClicked = Signal()
     exportObjClicked = Signal()
 
@@ -186,6 +187,16 @@ class TimelinePanel(QWidget):
         self.end.setKeyboardTracking(False)
         self.end.valueChanged.connect(lambda v: self.endChosen.emit(int(v)))
         row.addWidget(self.end)
+        row.addWidget(QLabel("In-betweens", self))
+        self.inbetween = QComboBox(self)
+        for every in INBETWEEN_CHOICES:
+            self.inbetween.addItem("none" if every == 0 else "every frame" if every == 1 else f"every {every} frames",
+                                   every)
+        self.inbetween.setToolTip("Also bake the face of the interpolated expression this often between keyframes: "
+                                  "closer to the model's own in-between faces than a blend of two keyframes, "
+                                  "one more baked face each")
+        self.inbetween.activated.connect(lambda i: self.inbetweenChosen.emit(int(self.inbetween.itemData(i))))
+        row.addWidget(self.inbetween)
         row.addSpacing(12)
         self.bake_label = QLabel(self)
         self.bake_label.setToolTip("Each keyframe's face is computed once in the template topology (seconds each); "
@@ -213,6 +224,7 @@ class TimelinePanel(QWidget):
         with signals_blocked(self.slider), signals_blocked(self.fps), signals_blocked(self.end):
             self.slider.setRange(0, timeline.end)
             self.fps.setCurrentIndex(FPS_CHOICES.index(timeline.fps))
+            self.inbetween.setCurrentIndex(INBETWEEN_CHOICES.index(timeline.inbetween))
             self.end.setMinimum(max(timeline.frames + [1]))
             self.end.setValue(timeline.end)
         self.strip.frames, self.strip.end = timeline.frames, timeline.end

@@ -4,7 +4,8 @@ background, playback in the viewport, and the animation's exports.
 * **Keyframes** hold the face's expression (``app.timeline``); Set key / Remove key / a dragged key /
   frame rate / last frame each go to ``Document.set_timeline`` (one undo step each).
 * **Bake**: a moment after the timeline or the person changes, every keyframe's face (the current person with
-  the keyframe's expression) is carried into the template topology on a background task (``app.pose_bake``).
+  the keyframe's expression), and every in-between's when the timeline asks for them, is carried into the
+  template topology on a background task (``app.pose_bake``).
 * **Playback**: a timer ticks at the animation's frame rate; each tick blends the baked positions and normals
   of the two keyframes around the playhead (``imface_core.keyframes``) and writes them into the
   face on screen in place (``Viewport.move_face``). Between keyframes the face is a blend of the two keyframe
@@ -92,6 +93,7 @@ class TimelinePlayer(QObject):
         p.keyMoved.connect(self.move_key)
         p.fpsChosen.connect(lambda fps: self._edit(lambda tl: tl.with_fps(fps)))
         p.endChosen.connect(lambda end: self._edit(lambda tl: tl.with_end(end)))
+        p.inbetweenChosen.connect(lambda every: self._edit(lambda tl: tl.with_inbetween(every)))
         p.exportGltfClicked.connect(lambda: window.animation_export.ask("gltf"))
         p.exportObjClicked.connect(lambda: window.animation_export.ask("obj"))
         self._show_status()
@@ -158,12 +160,13 @@ class TimelinePlayer(QObject):
 
     # -- baking ---------------------------------------------------------------------------------------
     def poses(self) -> list[Pose]:
-        """The keyframes' faces (the current person with each keyframe's expression), in frame order."""
+        """The faces to bake (the current person with the expression of each keyframe and in-between,
+        ``Timeline.samples``), in frame order."""
         doc = self.document
         if doc.space is None or doc.state is None:
             return []
         out = []
-        for key in self.timeline.keys:
+        for key in self.timeline.samples():
             state = key.apply(doc.state)
             codes = doc.space.codes(state)
             out.append(Pose(pose_key(codes, state.detail_scale, self.resolution), codes, state.detail_scale))
@@ -176,8 +179,8 @@ class TimelinePlayer(QObject):
 
     @property
     def baked(self) -> bool:
-        """Every keyframe's face is baked (and there is at least one keyframe)."""
-        return bool(self.timeline.keys) and len(self._ready_faces()[0]) == len(self.timeline.keys)
+        """Every face to bake is baked (and there is at least one keyframe)."""
+        return bool(self.timeline.keys) and len(self._ready_faces()[0]) == len(self.timeline.samples())
 
     def _on_baked(self) -> None:
         self._ready = None
@@ -189,36 +192,38 @@ class TimelinePlayer(QObject):
     def _ready_faces(self) -> tuple[list[int], list]:
         if self._ready is None:
             faces = self.baker.faces
-            pairs = [(key.frame, faces.get(pose.key)) for key, pose in zip(self.timeline.keys, self.poses())]
+            pairs = [(key.frame, faces.get(pose.key)) for key, pose in zip(self.timeline.samples(), self.poses())]
             ready = [(frame, face) for frame, face in pairs if face is not None]
             self._ready = ([f for f, _ in ready], [face for _, face in ready])
         return self._ready
 
     def keyframe_faces(self) -> KeyframeFaces | None:
-        """The baked keyframes as ``KeyframeFaces`` (seconds, names "key <n> (frame <f>)"); None until every
-        keyframe is baked."""
+        """The baked faces as ``KeyframeFaces`` (seconds; names "key <n> (frame <f>)", "in-between (frame <f>)");
+        None until every one is baked."""
         if not self.baked:
             return None
         frames, faces = self._ready_faces()
+        keys = self.timeline.frames
+        names = [f"key {keys.index(f) + 1} (frame {f})" if f in keys else f"in-between (frame {f})" for f in frames]
         return KeyframeFaces(self.baker.triangles, np.stack([f.positions for f in faces]),
                              np.stack([f.normals for f in faces]),
-                             np.asarray(frames, dtype=np.float64) / self.timeline.fps,
-                             [f"key {k + 1} (frame {frame})" for k, frame in enumerate(frames)])
+                             np.asarray(frames, dtype=np.float64) / self.timeline.fps, names)
 
     def _show_status(self) -> None:
         frames, _ = self._ready_faces()
         self.panel.set_ready(set(frames))
-        n, ready = len(self.timeline.keys), len(frames)
+        keys, n, ready = len(self.timeline.keys), len(self.timeline.samples()), len(frames)
+        faces = f"{keys} keyframe{'s' if keys != 1 else ''}" + (f" and {n - keys} in-betweens" if n > keys else "")
         if self.baker.error:
             text = f"Keyframes could not be baked: {self.baker.error}"
         elif n == 0:
             text = "No keyframes: set one with Set key"
         elif ready < n:
-            text = f"Baking keyframes\N{HORIZONTAL ELLIPSIS} {ready} of {n} ready"
+            text = f"Baking {faces}\N{HORIZONTAL ELLIPSIS} {ready} of {n} ready"
             if not self.baker.faces and self.baker.task is not None:
                 text += " (the first also makes the template mesh)"
         else:
-            text = f"{n} keyframe{'s' if n != 1 else ''} ready"
+            text = f"{faces} ready"
         self.panel.bake_label.setText(text)
         rate = f"{self.timeline.fps} fps"
         if self.playing and self.shown_fps == self.shown_fps:

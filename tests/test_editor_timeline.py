@@ -45,6 +45,18 @@ def test_a_frame_between_keyframes_is_the_blend_of_their_faces(window, qtbot):
     assert player.panel.slider.value() == 24 and "Frame 24 / 96" in player.panel.frame_label.text()
     assert np.abs(keys.positions[1] - keys.positions[0]).max() > 1e-3  # the expression moves the face
 
+    # in-betweens: faces of the interpolated expression baked every 6 frames; frame 24 shows its own face
+    window.document.set_timeline(window.timeline.timeline.with_inbetween(6))
+    qtbot.waitUntil(lambda: player.baked, timeout=BAKE_TIMEOUT_MS)
+    assert "3 keyframes and 4 in-betweens ready" in player.panel.bake_label.text()
+    faces = player.keyframe_faces()
+    assert list(np.round(faces.times * 24).astype(int)) == [0, 6, 12, 18, 24, 30, 36]
+    player.seek(24)
+    np.testing.assert_allclose(window.viewport.face.points, faces.positions[4], atol=1e-6)
+    assert np.abs(faces.positions[4] - 0.5 * (keys.positions[1] + keys.positions[2])).max() > 1e-6
+    window.undo()  # (back to the keyframes only)
+    assert window.timeline.timeline.inbetween == 0 and player.baked
+
     # playback: frames advance in the viewport until paused
     shown = []
     player.frameShown.connect(shown.append)

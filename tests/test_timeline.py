@@ -57,6 +57,19 @@ def test_timeline_edits_keep_frame_order_and_refuse_what_cannot_be(doc):
     np.testing.assert_allclose(tl.key_times(), [0.0, 1.0, 5.0])
 
 
+def test_inbetweens_are_faces_of_the_interpolated_expression(doc):
+    s = doc.state
+    tl = Timeline().with_key(0, s.with_mix(0, 0.0)).with_key(24, s.with_mix(0, 1.0)).with_key(30, s.with_mix(0, 0.5))
+    assert [k.frame for k in tl.samples()] == [0, 24, 30]  # none by default
+    every6 = tl.with_inbetween(6)
+    samples = every6.samples()
+    assert [k.frame for k in samples] == [0, 6, 12, 18, 24, 30]
+    assert samples[2].state.exp_mix == pytest.approx((0.5,)) and samples[1].state.id_coeffs == s.id_coeffs
+    assert Timeline.from_dict(json.loads(json.dumps(every6.to_dict()))) == every6
+    with pytest.raises(ValueError, match="in-betweens"):
+        tl.with_inbetween(5)
+
+
 def test_keyframe_edits_are_undo_steps_between_face_edits(doc):
     start = doc.state
     assert doc.set_timeline(doc.timeline.with_key(0, start))
