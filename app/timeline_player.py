@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QWidget
 
 from app.polydata import face_polydata
 from app.pose_bake import Pose, PoseBaker, pose_key
@@ -57,8 +57,15 @@ class TimelinePlayer(QObject):
         self.panel = TimelinePanel()
         self.dock = QDockWidget("Timeline", window)
         self.dock.setObjectName("timeline_dock")
-        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.dock.setWidget(self.panel)
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.dock.setTitleBarWidget(QWidget())  # (no title bar: the panel's buttons say what it is)
+        area = QScrollArea()  # (a narrow window scrolls the panel instead of growing to its width)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setWidget(self.panel)
+        area.setFixedHeight(self.panel.sizeHint().height() + area.horizontalScrollBar().sizeHint().height())
+        self.dock.setWidget(area)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.resolution = BAKE_RESOLUTION
         self.baker = PoseBaker(window.tasks.start, post, self._on_baked)
