@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
+from app.region_state import RegionState, region_edits
+
 if TYPE_CHECKING:
     from imface_core.engine.identity_axes import IdentityAxis
     from imface_core.face_codes import FaceCodes
@@ -96,6 +98,8 @@ class FaceState:
     detail_scale: float = 1.0
     label: str = "mean face"
     """Where the identity came from (shown in the window): "mean face", a training name, "fit: scan.ply"."""
+    regions: tuple[RegionState, ...] = ()
+    """Local edits (``app.region_state``), applied in order; sessions before them have none."""
 
     def with_id_coeff(self, index: int, value: float) -> "FaceState":
         return replace(self, id_coeffs=_set(self.id_coeffs, index, value))
@@ -118,7 +122,9 @@ class FaceState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (lists of floats)."""
         out = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out["regions"] = [r.to_dict() for r in self.regions]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FaceState":
@@ -128,11 +134,15 @@ class FaceState:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
-                if f.name in ("detail_scale", "label"):
+                if f.name in ("detail_scale", "label", "regions"):
                     continue
                 raise ValueError(f"face state lacks `{f.name}`")
             value = data[f.name]
-            if f.name == "label":
+            if f.name == "regions":
+                if not isinstance(value, list):
+                    raise ValueError("face state `regions` must be a list of region edits")
+                kwargs[f.name] = tuple(RegionState.from_dict(r) for r in value)
+            elif f.name == "label":
                 kwargs[f.name] = str(value)
             elif f.name == "detail_scale":
                 kwargs[f.name] = _finite(value, f.name)
@@ -264,11 +274,17 @@ class FaceSpace:
         self.check_sizes(state)
         ranges = {"id_coeffs": (-SIGMA_RANGE, SIGMA_RANGE), "exp_coeffs": (-SIGMA_RANGE, SIGMA_RANGE),
                   "exp_mix": MIX_RANGE, "detail_scale": DETAIL_RANGE}
-        for name, (lo, hi) in ranges.items():
-            values = getattr(state, name)
+        checks = [(f"`{name}`", getattr(state, name), bounds) for name, bounds in ranges.items()]
+        for r in state.regions:
+            if len(r.z_id) not in (0, self.id_dim) or len(r.z_det) not in (0, self.det_dim) \
+                    or len(r.exp_mix) not in (0, len(self.expression_names)):
+                raise ValueError(f"the {r.region} region edit does not fit this model's code sizes")
+            checks += [(f"{r.region} region `id_coeffs`", r.id_coeffs, ranges["id_coeffs"]),
+                       (f"{r.region} region `exp_mix`", r.exp_mix, MIX_RANGE)]
+        for name, values, (lo, hi) in checks:
             for i, v in enumerate(values if isinstance(values, tuple) else (values,)):
                 if not lo - _RANGE_SLACK <= v <= hi + _RANGE_SLACK:  # (NaN fails too)
-                    where = f"`{name}`[{i}]" if isinstance(values, tuple) else f"`{name}`"
+                    where = f"{name}[{i}]" if isinstance(values, tuple) else name
                     raise ValueError(f"{where} is {v:.6g}, outside its slider's range {lo:g} to {hi:g}")
 
     def z_id(self, state: FaceState) -> np.ndarray:
@@ -284,7 +300,14 @@ class FaceSpace:
         """The ``FaceCodes`` of ``state``."""
         from imface_core.face_codes import FaceCodes  # numpy only
 
-        return FaceCodes(self.z_id(state), self.z_exp(state), np.asarray(state.z_det, dtype=np.float32))
+        z_id = self.z_id(state)
+        return FaceCodes(z_id, self.z_exp(state), np.asarray(state.z_det, dtype=np.float32),
+                         region_edits(self, state.regions, z_id))
+
+    @property
+    def expression_deltas(self) -> np.ndarray:
+        """(named expressions, z_exp size): each named expression's offset from the neutral one."""
+        return self._deltas
 
     def _split(self, space: CodeSpaceLike, n: int, z) -> tuple[tuple[float, ...], tuple[float, ...]]:
         z = np.asarray(z, dtype=np.float64).reshape(-1)

@@ -32,11 +32,13 @@ from app.mesh_export import MeshExport
 from app.menus import QUALITIES, build_menus, check_view_actions, update_actions
 from app.panels import make_panels
 from app.recent import RecentFiles
+from app.region_panel import add_region_panel
 from app.relay import Relay, wait_until
 from app.rig_export import RigExport
 from app.scan_fit import ScanFit
 from app.scheduler import MeshScheduler
 from app.session_files import WINDOW_TITLE, SessionFiles
+from app.symmetrise import Symmetrise
 from app.start_view import show_stored_start_face
 from app.timeline_player import TimelinePlayer
 from app.viewport import SKIN_RGB, Viewport
@@ -145,6 +147,7 @@ class MainWindow(QMainWindow):
         self.scan_fit.finished.connect(self.fitFinished)
         self.mesh_export = MeshExport(self)
         self.rig_export = RigExport(self, self._relay.post)
+        self.symmetrise = Symmetrise(self, self._relay.post)  # Edit > Symmetrise face
         self.mesh_export.finished.connect(self.exportFinished)
         self._rest_timer = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest_timer.timeout.connect(self.scheduler.rest)
@@ -180,7 +183,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([900, 360])
         self.setCentralWidget(splitter)
-        self.identity_panel = self.expression_panel = self.detail_panel = None  # (a model's: _on_model)
+        self.identity_panel = self.expression_panel = self.detail_panel = self.region_panel = None  # (_on_model)
 
         self.mesh_label = QLabel("")
         self.mesh_label.setToolTip("Time and size of the last full-detail mesh")
@@ -205,6 +208,7 @@ class MainWindow(QMainWindow):
         dp.transferRequested.connect(self.transfer_details)
         dp.compareToggled.connect(self.viewport.set_compare)
         self.detail_panel.set_sources([label for label, _ in self.document.detail_sources])
+        self.region_panel = add_region_panel(self)
         self._sync_panels()
 
     def _on_state(self, fresh: bool, slider: bool) -> None:
@@ -226,7 +230,7 @@ class MainWindow(QMainWindow):
             show_fit(self)  # the current face's scan and error map, or the notice that they are hidden
 
     def _sync_panels(self) -> None:
-        for panel in (self.identity_panel, self.expression_panel, self.detail_panel):
+        for panel in (self.identity_panel, self.expression_panel, self.detail_panel, self.region_panel):
             if panel is not None and self.state is not None:
                 panel.set_state(self.state)
 

@@ -100,6 +100,11 @@ def build_menus(w: "MainWindow") -> None:
     w.redo_action = _action(w, "&Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the edit undone")
     edit_menu.addAction(w.undo_action)
     edit_menu.addAction(w.redo_action)
+    edit_menu.addSeparator()
+    w.symmetrise_action = _action(w, "&Symmetrise face…", w.symmetrise.start, None,
+                                  "Make the face symmetric: average it with its mirror image about its own mid-plane "
+                                  "and fit the model to that (one undo step)")
+    edit_menu.addAction(w.symmetrise_action)
 
     view_menu = bar.addMenu("&View")
     w.reset_view_action = _action(w, "&Reset view", w.viewport.reset_view, "Ctrl+R", "Look at the face from the front")
@@ -197,7 +202,7 @@ def update_actions(w: "MainWindow") -> None:
     """Enable what the window's document allows now."""
     has_model = w.editor is not None
     for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.export_rig_action,
-                   w.open_session_action,
+                   w.symmetrise_action, w.open_session_action,
                    w.save_session_action, w.save_session_as_action):
         action.setEnabled(has_model)
     w.undo_action.setEnabled(w.document.can_undo)

@@ -12,6 +12,7 @@ Points and results are numpy arrays; torch stays inside. ``FaceCodes`` lives in 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,12 @@ class FaceModel:
         if not isinstance(codes, FaceCodes):
             raise CodesError(f"expected FaceCodes (z_id, z_exp, z_det), got {type(codes).__name__}; make them with "
                              "FaceModel.codes, a LatentNavigator or engine.load_codes")
-        return FaceCodes(*(bounds.check(getattr(codes, bounds.name)) for bounds in self._code_bounds))
+        checked = FaceCodes(*(bounds.check(getattr(codes, bounds.name)) for bounds in self._code_bounds))
+        if not codes.regions:
+            return checked
+        from imface_core.local_edit import check_region_edits  # numpy only
+
+        return dataclasses.replace(checked, regions=check_region_edits(codes.regions, self.check_codes, checked))
 
     # -- evaluation ------------------------------------------------------------------------------
     def _code_tensors(self, codes: FaceCodes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

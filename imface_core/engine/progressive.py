@@ -82,7 +82,8 @@ class MeshRequest:
             raise ValueError(f"preview_stride must be a power of two, got {self.preview_stride}")
         # a copy: the caller may change its arrays while the request runs (they are checked when it runs)
         object.__setattr__(self, "codes", FaceCodes(*(None if c is None else np.array(c) for c in
-                                                      (self.codes.z_id, self.codes.z_exp, self.codes.z_det))))
+                                                      (self.codes.z_id, self.codes.z_exp, self.codes.z_det)),
+                                                    self.codes.regions))
 
 
 @dataclass

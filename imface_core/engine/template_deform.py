@@ -62,7 +62,8 @@ class TemplateDeformer:
         x = self.positions.copy()
         if len(x) == 0:
             return trimesh.Trimesh(x, self.faces, process=False)
-        new_identity = not np.array_equal(face.codes.z_id, self.z_id)
+        # region edits blend other faces in: their surface is not where x_t = t, so project as for a new z_id
+        new_identity = bool(face.codes.regions) or not np.array_equal(face.codes.z_id, self.z_id)
         r, s = self._residual(face, x, new_identity, cancel)
         rn = np.linalg.norm(r, axis=1)
         if iterations == 0:
