@@ -70,6 +70,19 @@ def test_inbetweens_are_faces_of_the_interpolated_expression(doc):
         tl.with_inbetween(5)
 
 
+def test_keyframes_carry_region_edits(doc):
+    from dataclasses import replace
+
+    from app.region_state import RegionState
+
+    nose = replace(doc.state, regions=(RegionState("nose", exp_mix=(0.5,)),))
+    tl = Timeline().with_key(0, doc.state).with_key(12, nose).with_inbetween(6)
+    assert "regions" in ANIMATED_FIELDS
+    assert Timeline.from_dict(json.loads(json.dumps(tl.to_dict()))) == tl
+    assert tl.keys[1].apply(doc.state).regions == nose.regions
+    assert tl.samples()[1].state.regions == ()  # an in-between takes the earlier keyframe's region edits
+
+
 def test_keyframe_edits_are_undo_steps_between_face_edits(doc):
     start = doc.state
     assert doc.set_timeline(doc.timeline.with_key(0, start))
