@@ -35,8 +35,11 @@ class AnimationExport(QObject):
         self.dialog: QProgressDialog | None = None
 
     def ask(self, kind: str) -> None:
-        """The file (``kind`` "gltf") or folder ("obj") dialog, then the export."""
+        """The file (``kind`` "gltf") or folder ("obj") dialog, then the export (first a message when there is
+        nothing to export yet)."""
         w = self.window
+        if self.task is not None or self._keys() is None:
+            return
         stem = w.document.export_name("")
         if kind == "gltf":
             path, _ = QFileDialog.getSaveFileName(w, "Export animation", str(Path.cwd() / f"{stem}_animation.glb"),

@@ -86,6 +86,15 @@ def build_menus(w: "MainWindow") -> None:
     file_menu.addAction(w.export_action)
     file_menu.addAction(w.export_colors_action)
     file_menu.addAction(w.export_rig_action)
+    w.export_animation_action = _action(w, "Export &animation (glTF)\N{HORIZONTAL ELLIPSIS}",
+                                        lambda: w.animation_export.ask("gltf"), None,
+                                        "Write the timeline's animation: a morph target per keyframe and an "
+                                        "animation of the morph weights")
+    w.export_sequence_action = _action(w, "Export animation as OB&J sequence\N{HORIZONTAL ELLIPSIS}",
+                                       lambda: w.animation_export.ask("obj"), None,
+                                       "Write every frame of the timeline's animation as a numbered OBJ mesh")
+    file_menu.addAction(w.export_animation_action)
+    file_menu.addAction(w.export_sequence_action)
     file_menu.addSeparator()
     file_menu.addAction(w.open_session_action)
     file_menu.addAction(w.save_session_action)
@@ -202,6 +211,7 @@ def update_actions(w: "MainWindow") -> None:
     """Enable what the window's document allows now."""
     has_model = w.editor is not None
     for action in (w.load_scan_action, w.export_action, w.export_colors_action, w.export_rig_action,
+                   w.export_animation_action, w.export_sequence_action,
                    w.symmetrise_action, w.open_session_action,
                    w.save_session_action, w.save_session_as_action):
         action.setEnabled(has_model)

@@ -117,7 +117,10 @@ def test_keyframe_edits_undo_and_the_session_keeps_them(window, qtbot, tmp_path)
     other.close()
 
 
-def test_the_animation_exports_as_gltf_and_as_an_obj_sequence(window, qtbot, tmp_path):
+def test_the_animation_exports_as_gltf_and_as_an_obj_sequence(window, qtbot, tmp_path, messages):
+    assert window.export_animation_action.isEnabled()
+    window.export_animation_action.trigger()  # no keyframes yet: said at once, before any file dialog
+    assert messages[-1][:2] == ("critical", "Could not export the animation") and "two keyframes" in messages[-1][2]
     player = keyed(window, qtbot, poses=((0, 0.0), (6, 1.0), (12, 0.0)))
     window.document.set_timeline(window.timeline.timeline.with_end(12))
     keys = player.keyframe_faces()
