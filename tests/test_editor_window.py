@@ -41,7 +41,7 @@ def assert_usable(qtbot, win) -> None:
 def test_window_opens_and_shows_the_face(window):
     assert window.windowTitle().endswith(window.editor.name)
     assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&View", "&Help"]
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Identity", "Expression", "Detail"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Identity", "Expression", "Detail", "Regions"]
     view = window.viewport.rgb_image()
     widget = window.plotter.interactor
     ratio = widget.devicePixelRatioF()
