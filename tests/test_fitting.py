@@ -111,6 +111,45 @@ def test_fit_reports_progress_and_is_deterministic(tiny_model, person_scan):
         np.testing.assert_array_equal(x, y)
 
 
+def test_the_fits_adam_is_torchs():
+    from imface_core.fitting.optimize import _Adam
+
+    ours = [torch.tensor([0.5, -2.0, 3.0], requires_grad=True), torch.tensor([1.0, 0.1], requires_grad=True)]
+    theirs = [p.detach().clone().requires_grad_(True) for p in ours]
+    ours_opt = _Adam(ours, [0.1, 0.01])
+    torch_opt = torch.optim.Adam([{"params": [theirs[0]], "lr": 0.1}, {"params": [theirs[1]], "lr": 0.01}])
+    for step in range(6):
+        for params, opt in ((ours, ours_opt), (theirs, torch_opt)):
+            opt.zero_grad()
+            loss = (params[0] ** 2).sum() + (params[1] ** 3).sum() if step != 3 else params[0].sum()
+            loss.backward()
+            opt.step()
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)
+
+
+def test_detail_phase_fine_sdf_is_the_exact_one_to_first_order(tiny_model, person_scan):
+    """The detail phase's s(x + d n) = s(x) + d |grad s| against the network's own fine SDF, near the surface."""
+    from imface_core.fitting.optimize import _cached_fine_sdf, _detail_cache
+
+    v, f, codes, _ = person_scan
+    samples = prepare_samples(v / 100.0, f, surface_points=4_000, free_points=1_000)
+    z_id, z_exp = (torch.as_tensor(c)[None] for c in (codes.z_id, codes.z_exp))
+    # A detail code far out (5x a training face's) so that the displacement is clearly there.
+    z_det = torch.as_tensor(5.0 * tiny_model.codes(1, 2).z_det)[None]
+    surf, free = torch.as_tensor(samples.surface), torch.as_tensor(samples.free)
+    cache = _detail_cache(tiny_model.net, surf, free, torch.as_tensor(samples.free_sdf), z_id, z_exp, 2000,
+                          np.random.default_rng(0))
+    idx = torch.arange(cache["n_surface"])
+    with torch.no_grad():
+        linear = _cached_fine_sdf(tiny_model.net, cache, idx, z_det)
+        exact = tiny_model.net.fine(cache["x"][idx][None], z_id, z_exp, z_det)
+    moved = (exact["sdf"][0] - exact["sdf_coarse"][0]).abs()
+    error = (linear - exact["sdf"][0]).abs()
+    assert float(moved.mean()) > 1e-4, "the detail code moves nothing: the test would prove nothing"
+    assert float(error.mean()) < 0.1 * float(moved.mean()), (float(error.mean()), float(moved.mean()))
+
+
 def test_fit_can_be_cancelled(tiny_model, person_scan):
     v, f, _, _ = person_scan
     samples = prepare_samples(v / 100.0, f, surface_points=10_000, free_points=2_000)

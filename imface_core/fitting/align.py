@@ -236,9 +236,10 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
 
     Uses the scan's landmarks when it has them (then ICP). Without, for each nose-tip candidate
     (``nose_candidates``, strongest first): 36 start rotations around its normal, a short ICP from
-    each, a finer ICP for the best few, a full ICP for the best; it stops at the first candidate that
-    gives a confident face alignment, else keeps the best over all candidates. Raises ``ScanError``
-    when the best alignment leaves the mean face far from the scan (not a face, or not in millimetres).
+    each, a finer ICP for the best few, a full ICP for those (point-to-point until it converges, then
+    point-to-plane); it stops at the first candidate that gives a confident face alignment, else keeps the
+    best over all candidates. Raises ``ScanError`` when the best alignment leaves the mean face far from the
+    scan (not a face, or not in millimetres).
     """
     rng = np.random.default_rng(settings.seed)
     ref = reference_face(model)
@@ -250,7 +251,7 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
 
     def finish(s, rot, t):
         s, rot, t, _ = icp(r_pts, r_n, tree, scan_n, s, rot, t, settings.fine_iterations, settings.trim,
-                            settings.allow_scale)
+                            settings.allow_scale, tol=settings.converged_mm)
         s, rot, t, _ = icp(r_pts, r_n, tree, scan_n, s, rot, t, 8, settings.trim, settings.allow_scale,
                             point_to_plane=True)
         return _quality(ref_mm, ref.normals, tree, scan_n, s, rot, t, settings), s, rot, t

@@ -8,19 +8,21 @@ Networks frozen, codes start at the mean training codes. Three phases:
    scan's landmarks are known). A rigid pose of the samples is refined along
    (``optimise_pose``): the scan was aligned to the *mean* face, and part of
    how this person differs from it is rigid. The pose is fixed afterwards.
+   Coarse to fine: the batches grow from ``first_batch_fraction`` of the points
+   per step to all of them, so the early steps, far from the answer, are cheap.
 2. **hand-over** (``handover_fraction`` of the remaining steps): z_det joins;
    the loss moves from the coarse to the fine SDF term along
    ``model.objective.handover`` (cosine) while the learning rate of z_id/z_exp
    falls to zero along the same cosine.
 3. **detail**: z_det alone with the fine SDF term. z_id and z_exp are frozen,
-   so the coarse pass at each sample (its x_t, SDF and normal) is computed once
-   for a pool of points and reused: each step costs one coarse pass, not two
-   plus a gradient.
+   so the coarse pass at each sample (its x_t, SDF and gradient) is computed
+   once for a pool of points, and the fine SDF s(x + d n) is taken to first
+   order in d (as the fitted mesh's displacement is): each step costs one pass
+   of the refinement field, not two coarse passes and a gradient.
 
 Loss weights are the training weights (``FaceModel.objective``). Learning rates are
 relative to the spread (RMS) of the training codes of each table, so the same
-settings work for models whose codes have different scales. On the compact
-model the surface error stops improving after ~50-100 steps; 200 is the default.
+settings work for models whose codes have different scales.
 Deterministic for a seed (on a fixed number of threads).
 """
 
@@ -112,9 +114,7 @@ def fit_codes(
     omega = torch.zeros(3, device=dev, requires_grad=True)
     tau = torch.zeros(3, device=dev, requires_grad=True)
     lr_pose = (settings.lr_pose_rotation, settings.lr_pose_translation) if settings.optimise_pose else (0.0, 0.0)
-    opt = torch.optim.Adam([{"params": [z_id], "lr": lr["id"]}, {"params": [z_exp], "lr": lr["exp"]},
-                            {"params": [z_det], "lr": lr["det"]}, {"params": [omega], "lr": lr_pose[0]},
-                            {"params": [tau], "lr": lr_pose[1]}])
+    opt = _Adam([z_id, z_exp, z_det, omega, tau], [lr["id"], lr["exp"], lr["det"], *lr_pose])
 
     def pose(x):
         return x @ _rotation(omega).T + tau
@@ -142,9 +142,10 @@ def fit_codes(
     stage1_codes = None
     cache = None
 
-    def batch():
-        si = torch.as_tensor(rng.choice(len(surf), n_s, replace=False), device=dev)
-        fi = torch.as_tensor(rng.choice(len(free), n_f, replace=False), device=dev)
+    def batch(share: float = 1.0):
+        k_s, k_f = (max(1, round(n * share)) for n in (n_s, n_f))
+        si = torch.as_tensor(rng.choice(len(surf), k_s, replace=False), device=dev)
+        fi = torch.as_tensor(rng.choice(len(free), k_f, replace=False), device=dev)
         return si, fi
 
     for step in range(steps):
@@ -160,23 +161,26 @@ def fit_codes(
             with torch.no_grad():
                 surf, free = pose(surf), pose(free)
         if phase == "coarse":
-            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr["id"] * decay, lr["exp"] * decay
-            opt.param_groups[2]["lr"] = 0.0
-            opt.param_groups[3]["lr"], opt.param_groups[4]["lr"] = lr_pose[0] * decay, lr_pose[1] * decay
+            opt.lr[0], opt.lr[1] = lr["id"] * decay, lr["exp"] * decay
+            opt.lr[2] = 0.0
+            opt.lr[3], opt.lr[4] = lr_pose[0] * decay, lr_pose[1] * decay
         elif phase == "handover":
             coarse_w, fine_w = handover(prog, floor)
             fade = _cosine(prog, 0.0) * settings.lr_final_fraction
-            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr["id"] * fade, lr["exp"] * fade
-            opt.param_groups[2]["lr"] = lr["det"]
-            opt.param_groups[3]["lr"] = opt.param_groups[4]["lr"] = 0.0
+            opt.lr[0], opt.lr[1] = lr["id"] * fade, lr["exp"] * fade
+            opt.lr[2] = lr["det"]
+            opt.lr[3] = opt.lr[4] = 0.0
         else:
-            opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = 0.0
-            opt.param_groups[2]["lr"] = lr["det"] * decay
-            opt.param_groups[3]["lr"] = opt.param_groups[4]["lr"] = 0.0
+            opt.lr[0] = opt.lr[1] = 0.0
+            opt.lr[2] = lr["det"] * decay
+            opt.lr[3] = opt.lr[4] = 0.0
 
         if phase == "coarse":
-            si, fi = batch()
-            loss, sdf_mm = _coarse_loss(net, pose, surf[si], surf_n[si[:n_g]], n_g, free[fi], free_sdf[fi], z_id,
+            # Coarse to fine: small batches while the codes are far off, all the points by the phase's end.
+            share = settings.first_batch_fraction + (1.0 - settings.first_batch_fraction) * step / max(1, s1 - 1)
+            si, fi = batch(share)
+            k_g = min(len(si), max(1, round(n_g * share)))
+            loss, sdf_mm = _coarse_loss(net, pose, surf[si], surf_n[si[:k_g]], k_g, free[fi], free_sdf[fi], z_id,
                                         z_exp, w, w_normal, w_eik, settings, lm5)
         elif phase == "handover":
             si, fi = batch()
@@ -199,12 +203,12 @@ def fit_codes(
             cf = torch.as_tensor(cache["n_surface"] + rng.choice(cache["n_free"], min(n_f, cache["n_free"]),
                                                                   replace=False))
             idx = torch.cat([ci, cf]).to(dev)
-            s_fine = _cached_fine_sdf(net, cache, idx, z_id, z_exp, z_det)
+            s_fine = _cached_fine_sdf(net, cache, idx, z_det)
             err = (s_fine - cache["target"][idx]).abs()
             loss = w.sdf * err.mean() + settings.code_reg_scale * w.code_det * z_det.pow(2).mean()
             sdf_mm = float(err[: len(ci)].detach().mean()) * 100.0
 
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
         if step == s1 - 1:
@@ -227,6 +231,38 @@ def fit_codes(
     pose_matrix[:3, :3] = _rotation(omega.detach()).cpu().numpy()
     pose_matrix[:3, 3] = tau.detach().cpu().numpy()
     return CodeFit(codes, stage1_codes or codes, pose_matrix, history, stages, time.perf_counter() - t0)
+
+
+class _Adam:
+    """Adam (Kingma & Ba, as ``torch.optim.Adam`` with its defaults) on a few tensors, one learning rate each.
+
+    ``torch.optim`` imports torch._dynamo on first use (2 s of a 20 s fit on a 2-core CPU); five code
+    tensors need none of it.
+    """
+
+    def __init__(self, params: list, lr: list[float], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = params, list(lr), betas, eps
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = [0] * len(params)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            self.t[i] += 1
+            self.m[i].mul_(b1).add_(p.grad, alpha=1 - b1)
+            self.v[i].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            if self.lr[i] == 0.0:
+                continue
+            denom = (self.v[i] / (1 - b2 ** self.t[i])).sqrt_().add_(self.eps)
+            p.addcdiv_(self.m[i], denom, value=-self.lr[i] / (1 - b1 ** self.t[i]))
 
 
 def _rotation(omega):
@@ -272,7 +308,8 @@ def _coarse_loss(net, pose, surface, normals_g, n_g, free, free_sdf, z_id, z_exp
 
 
 def _detail_cache(net, surf, free, free_sdf, z_id, z_exp, pool: int, rng) -> dict:
-    """Coarse pass (x_t, SDF, detached normal) at a pool of points, for the detail phase (codes frozen)."""
+    """Coarse pass at a pool of points ``x`` (surface ones first) for the detail phase (z_id, z_exp frozen): x_t,
+    the SDF and its slope |grad s|."""
     n_free = min(len(free), max(1, pool // 4))
     n_surf = min(len(surf), pool - n_free)
     si = torch.as_tensor(rng.choice(len(surf), n_surf, replace=False))
@@ -280,7 +317,7 @@ def _detail_cache(net, surf, free, free_sdf, z_id, z_exp, pool: int, rng) -> dic
     x_all = torch.cat([surf[si.to(surf.device)], free[fi.to(free.device)]])
     target = torch.cat([torch.zeros(n_surf, device=x_all.device), free_sdf[fi.to(free.device)]])
     landmarks = tuple(t.detach() for t in net.predict_landmarks(z_id, z_exp))
-    parts = {"x_t": [], "sdf": [], "normal": []}
+    parts = {"x_t": [], "sdf": [], "slope": []}
     for s in range(0, len(x_all), 8192):
         x = x_all[s : s + 8192][None].clone().requires_grad_(True)
         with torch.enable_grad():
@@ -288,18 +325,19 @@ def _detail_cache(net, surf, free, free_sdf, z_id, z_exp, pool: int, rng) -> dic
             (g,) = torch.autograd.grad(out["sdf"], x, torch.ones_like(out["sdf"]))
         parts["x_t"].append(out["x_t"][0].detach())
         parts["sdf"].append(out["sdf"][0].detach())
-        parts["normal"].append(F.normalize(g[0], dim=-1))
+        parts["slope"].append(g[0].norm(dim=-1))
     cache = {k: torch.cat(v) for k, v in parts.items()}
-    cache.update(x=x_all, target=target, landmarks=landmarks, n_surface=n_surf, n_free=n_free)
+    cache.update(x=x_all, target=target, n_surface=n_surf, n_free=n_free)
     return cache
 
 
-def _cached_fine_sdf(net, cache, idx, z_id, z_exp, z_det):
-    """s_fine at cached points: coarse pass at x + d n, d from the RDF at the cached x_t (method.md §3)."""
+def _cached_fine_sdf(net, cache, idx, z_det):
+    """s_fine at cached points (method.md §3) to first order in the displacement: s(x + d n) = s(x) + d |grad s(x)|
+    with n = grad s / |grad s|. Exact where s is linear along the normal (a distance field is, off its medial
+    axis); the fitted mesh is made with the same step (``method="displace"``). One detail-field pass per point,
+    no coarse pass."""
     cfg = net.cfg
-    x_t = cache["x_t"][idx][None]
-    r = net.detail_offset(x_t, z_det)[0]
-    fade = 1.0 / (1.0 + (cache["sdf"][idx] / cfg.detail_fade) ** 4)
-    d = cfg.detail_max * torch.tanh(r) * fade
-    x_fine = cache["x"][idx] + d[:, None] * cache["normal"][idx]
-    return net.coarse(x_fine[None], z_id, z_exp, cache["landmarks"])["sdf"][0]
+    r = net.detail_offset(cache["x_t"][idx][None], z_det)[0]
+    sdf = cache["sdf"][idx]
+    fade = 1.0 / (1.0 + (sdf / cfg.detail_fade) ** 4)
+    return sdf + cfg.detail_max * torch.tanh(r) * fade * cache["slope"][idx]

@@ -176,9 +176,12 @@ def fit_scan(
     if with_metrics:
         check_cancel(cancel, "fit")
         _notify(progress, "metrics", t - t0)
-        # A quick estimate first: an absurd fit is reported without the full (and then slow) §8 metric.
-        metrics = chamfer_fscore(mesh_mm, target_mm, n_samples=20_000, seed=settings.seed)
-        if metrics.chamfer_mm <= POOR_FIT_CHAMFER_MM:
+        # An absurd fit (the optimisation's own error says so) gets a quick estimate first, and the full (and
+        # then slow) §8 metric only if that contradicts it.
+        metrics = None
+        if final_sdf > POOR_FIT_CHAMFER_MM:
+            metrics = chamfer_fscore(mesh_mm, target_mm, n_samples=20_000, seed=settings.seed)
+        if metrics is None or metrics.chamfer_mm <= POOR_FIT_CHAMFER_MM:
             metrics = chamfer_fscore(mesh_mm, target_mm, seed=settings.seed)
         t = lap("metrics", t)
         if metrics.chamfer_mm > POOR_FIT_CHAMFER_MM:
