@@ -37,6 +37,18 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 REQUIRED = ("config", "model_state", "codes", "identities", "scans")
 
 
+def store_in_model(model_path: str | Path, entries: dict[str, Any], out_path: str | Path | None = None) -> Path:
+    """Write ``model_path``'s checkpoint with ``entries`` added or replaced to ``out_path`` (default: in place,
+    atomically): what a step after training learns about the model (its face region, its expression gains)."""
+    checkpoint = load_checkpoint(model_path)
+    checkpoint.update(entries)
+    for key in ("kind", "format_version", "code_version"):
+        checkpoint.pop(key, None)
+    out = Path(out_path or model_path)
+    save_checkpoint(out, checkpoint)
+    return out
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and validate a checkpoint; raise CheckpointError saying what is wrong."""
     path = Path(path)

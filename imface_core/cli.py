@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "fit": "fit",
     "eval": "eval",
     "region": "region",
+    "calibrate": "calibrate",
     "rig": "rig",
 }
 

@@ -13,6 +13,7 @@ Points and results are numpy arrays; torch stays inside. ``FaceCodes`` lives in 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,8 @@ class FaceModel:
         self._code_bounds = code_bounds(self.tables, 1.0 / config.code_scale)
         self.region = None
         """The face region (``engine.region.FaceRegion``) meshes are cropped to; None in older model files."""
+        self.expression_gains: dict[str, float] = {}
+        """Named expression -> gain of its preset's offset from neutral (``imface calibrate``); empty: 1."""
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -82,6 +85,7 @@ class FaceModel:
                 model.region = FaceRegion.from_state(ck["face_region"])
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 raise CheckpointError(f"`{path}`: its face region is unreadable ({exc})") from exc
+        model.expression_gains = _expression_gains(ck.get("expression_gains"), model.expressions, path)
         return model
 
     @classmethod
@@ -207,6 +211,20 @@ class FaceModel:
 
         return face_mesh(self, codes, MESH_RESOLUTION if resolution is None else resolution, detail=detail,
                          detail_scale=detail_scale, colors=colors, method=method, **kwargs)
+
+
+def _expression_gains(stored, expressions: list[str], path: Path) -> dict[str, float]:
+    """The stored preset gains, checked: known labels, finite positive numbers."""
+    if stored is None:
+        return {}
+    try:
+        gains = {str(k): float(v) for k, v in dict(stored).items()}
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"`{path}`: its expression gains are unreadable ({exc})") from exc
+    bad = [k for k, g in gains.items() if k not in expressions or not (math.isfinite(g) and g > 0)]
+    if bad:
+        raise CheckpointError(f"`{path}`: expression gains for {bad} are not gains of its expressions")
+    return gains
 
 
 def _as_points(points) -> np.ndarray:

@@ -74,14 +74,18 @@ def test_meshes_are_cut_to_the_region_with_a_smooth_boundary(region_model):
     assert np.median(np.abs(rim_share - model.region.threshold)) < 0.05
 
 
-def test_a_resumed_run_keeps_the_region_in_what_it_writes(region_model, tiny_run_dir, tiny_data_dir, tmp_path):
+def test_a_resumed_run_keeps_the_region_and_gains_in_what_it_writes(region_model, tiny_run_dir, tiny_data_dir, tmp_path):
     import torch
 
+    from imface_core.checkpoint import store_in_model
     from imface_core.training.face_region import store_face_region
     from imface_core.training.trainer import Trainer
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run_dir, run)
     store_face_region(run / "checkpoint.pt", region_model.region)
+    store_in_model(run / "checkpoint.pt", {"expression_gains": {"smile": 1.3}})
     trainer = Trainer(tiny_data_dir, run, None, resume=True, progress=False, device=torch.device("cpu"))
-    assert trainer.payload(with_training_state=False)["face_region"]["scans"] == region_model.region.scans
+    payload = trainer.payload(with_training_state=False)
+    assert payload["face_region"]["scans"] == region_model.region.scans
+    assert payload["expression_gains"] == {"smile": 1.3}

@@ -86,7 +86,7 @@ def _load_npz(path: Path, max_surface: int | None, rng: np.random.Generator) -> 
     return arrays
 
 
-def _load_landmarks(path: Path) -> np.ndarray:
+def load_landmarks(path: Path) -> np.ndarray:
     """Only the (68, 3) landmarks of a scan; a bad file is a DatasetError naming it."""
     try:
         with np.load(path) as data:
@@ -143,7 +143,7 @@ class FaceScanDataset:
                 landmarks.append(self.arrays[-1]["landmarks"])
             else:
                 self.arrays.append(None)
-                landmarks.append(_load_landmarks(s.path))
+                landmarks.append(load_landmarks(s.path))
             if progress is not None:
                 progress(1)
         self.landmarks = np.stack(landmarks)

@@ -14,6 +14,9 @@ import numpy as np
 
 from imface_core.face_codes import FaceCodes
 
+NEUTRAL = "neutral"
+"""The label the presets' gains scale from."""
+
 if TYPE_CHECKING:
     from imface_core.face_model import FaceModel
 
@@ -92,11 +95,17 @@ class LatentNavigator:
         self.detail = code_space(model.tables["det"])
 
     def expression_presets(self) -> dict[str, np.ndarray]:
-        """Named expression -> mean z_exp of the training scans with that label (training order)."""
+        """Named expression -> mean z_exp of the training scans with that label (training order), its offset
+        from the neutral mean scaled by the model's gain for the label where it has one
+        (``FaceModel.expression_gains``, set by ``imface calibrate``: averaging codes that scatter shrinks them)."""
         out: dict[str, np.ndarray] = {}
         labels = np.array([s["expression"] for s in self.model.scans])
         for name in self.model.expressions:
             out[name] = self.model.tables["exp"][labels == name].mean(axis=0).astype(np.float32)
+        gains = self.model.expression_gains
+        if gains and NEUTRAL in out:
+            for name, gain in gains.items():
+                out[name] = (out[NEUTRAL] + gain * (out[name] - out[NEUTRAL])).astype(np.float32)
         return out
 
     def with_expression(self, codes: FaceCodes, name: str) -> FaceCodes:

@@ -15,12 +15,14 @@ so the model's frame has no other anchor):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imface_core.data.dataset import load_landmarks
 from imface_core.data.normalize import NOSE_TIP_LANDMARK
 from imface_core.engine.export import MM_PER_UNIT
 from imface_core.engine.identity_axes import face_landmarks68
@@ -30,7 +32,7 @@ from imface_core.errors import DatasetError
 if TYPE_CHECKING:
     from imface_core.face_model import FaceModel
 
-__all__ = ["ExpressionStrength", "expression_strength"]
+__all__ = ["ExpressionStrength", "calibrate_expression_gains", "expression_strength", "preset_strength"]
 
 
 @dataclass(frozen=True)
@@ -54,36 +56,84 @@ def _displacement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
 
 
-def _scan_landmarks(raw_dir: Path, scan: dict) -> np.ndarray:
-    path = raw_dir / (str(Path(scan["file"]).with_suffix("")) + "_landmarks.txt")
+def _scan_landmarks(scans_dir: Path, scan: dict) -> np.ndarray:
+    """A training scan's 68 landmarks in mm: from its prepared npz (normalised units) or its raw landmark file."""
+    prepared = scans_dir / scan["file"]
+    if prepared.suffix == ".npz" and prepared.exists():
+        return load_landmarks(prepared).astype(np.float64) * MM_PER_UNIT
+    path = scans_dir / (str(Path(scan["file"]).with_suffix("")) + "_landmarks.txt")
     if not path.exists():
-        raise DatasetError(f"{path} is missing: --raw must be the raw scans the model was trained on (imface synth output)")
+        raise DatasetError(f"{path} is missing: give the raw (imface synth) or prepared (imface prep) scans the "
+                           "model was trained on")
     return np.loadtxt(path).reshape(68, 3)
 
 
-def expression_strength(model: "FaceModel", raw_dir: str | Path, neutral: str = "neutral") -> list[ExpressionStrength]:
-    """One row per named expression other than ``neutral``, for the people of ``model``'s training scans."""
-    raw_dir = Path(raw_dir)
+def _preset_displacements(model: "FaceModel", labels: list[str], neutral: str) -> dict[str, float]:
+    """Mean landmark displacement (mm) of each label's preset from the neutral preset over the training people."""
+    presets = LatentNavigator(model).expression_presets()
+    z_ids = model.tables["id"]
+    base = face_landmarks68(model, z_ids, presets[neutral])
+    return {label: float(_displacement(face_landmarks68(model, z_ids, presets[label]), base).mean() * MM_PER_UNIT)
+            for label in labels}
+
+
+def _scans_displacements(model: "FaceModel", scans_dir: Path, neutral: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for i in range(len(model.identities)):
+        base = _scan_landmarks(scans_dir, model.scans[model.scan_index(i, neutral)])
+        for s, scan in enumerate(model.scans):
+            if scan["identity"] == model.identities[i] and scan["expression"] != neutral:
+                out.setdefault(scan["expression"], []).append(float(_displacement(_scan_landmarks(scans_dir, scan), base)))
+    return out
+
+
+def preset_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral") -> list[tuple[str, float, float]]:
+    """(label, scans' mean displacement, preset's) in mm for every label but ``neutral``: the cheap part of
+    ``expression_strength`` (no per-scan codes)."""
+    truth = _scans_displacements(model, Path(scans_dir), neutral)
+    preset = _preset_displacements(model, list(truth), neutral)
+    return [(label, float(np.mean(truth[label])), preset[label]) for label in model.expressions if label in truth]
+
+
+GAIN_STEPS = (0.6, 0.8, 1.0, 1.25, 1.6, 2.0)
+"""Gains ``calibrate_expression_gains`` tries per label. A search, not secant steps: on the shipped model a larger
+offset from neutral can move the landmarks less (jaw open: gain 1.13 gave 5.1 mm where 1.0 gave 6.1)."""
+
+
+def calibrate_expression_gains(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral",
+                               steps: tuple[float, ...] = GAIN_STEPS, progress=None) -> dict[str, float]:
+    """Per label, the gain of ``steps`` whose preset moves the training people's landmarks closest (in ratio)
+    to how far their scans of the label do; 1 is among the steps, so no label gets further from its scans.
+    Sets and returns ``model.expression_gains``."""
+    truth = {k: float(np.mean(v)) for k, v in _scans_displacements(model, Path(scans_dir), neutral).items()}
+    stored = dict(model.expression_gains)
+    best: dict[str, tuple[float, float]] = {}
+    for n, gain in enumerate(steps):
+        model.expression_gains = {label: gain for label in truth}
+        for label, reached in _preset_displacements(model, list(truth), neutral).items():
+            miss = abs(math.log(max(reached, 1e-6) / truth[label]))
+            if label not in best or miss < best[label][1] or (miss == best[label][1] and gain == 1.0):
+                best[label] = (gain, miss)
+        if progress is not None:
+            progress(n + 1, len(steps))
+    model.expression_gains = {**stored, **{label: gain for label, (gain, _) in best.items()}}
+    return model.expression_gains
+
+
+def expression_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral") -> list[ExpressionStrength]:
+    """One row per named expression other than ``neutral``, for the people of ``model``'s training scans
+    (``scans_dir``: the raw or prepared scans the model was trained on)."""
     if neutral not in model.expressions:
         raise ValueError(f"the model has no `{neutral}` expression to measure from")
-    presets = LatentNavigator(model).expression_presets()
+    truth = _scans_displacements(model, Path(scans_dir), neutral)
     z_ids, z_exps = model.tables["id"], model.tables["exp"]
-    people = range(len(model.identities))
-    neutral_scans = [model.scan_index(i, neutral) for i in people]
-    neutral_own = [face_landmarks68(model, z_ids[i : i + 1], z_exps[s]) for i, s in zip(people, neutral_scans)]
-    neutral_preset = face_landmarks68(model, z_ids, presets[neutral])
-    rows = []
-    for label in model.expressions:
-        if label == neutral:
-            continue
-        scans, own = [], []
-        for i, base in zip(people, neutral_scans):
-            try:
-                s = model.scan_index(i, label)
-            except KeyError:
-                continue  # this person has no scan of the label
-            scans.append(_displacement(_scan_landmarks(raw_dir, model.scans[s]), _scan_landmarks(raw_dir, model.scans[base])))
-            own.append(_displacement(face_landmarks68(model, z_ids[i : i + 1], z_exps[s]), neutral_own[i])[0] * MM_PER_UNIT)
-        preset = _displacement(face_landmarks68(model, z_ids, presets[label]), neutral_preset) * MM_PER_UNIT
-        rows.append(ExpressionStrength(label, float(np.mean(scans)), float(np.mean(own)), float(np.mean(preset))))
-    return rows
+    own: dict[str, list[float]] = {}
+    for i in range(len(model.identities)):
+        base = face_landmarks68(model, z_ids[i : i + 1], z_exps[model.scan_index(i, neutral)])
+        for s, scan in enumerate(model.scans):
+            if scan["identity"] == model.identities[i] and scan["expression"] != neutral:
+                moved = face_landmarks68(model, z_ids[i : i + 1], z_exps[s])
+                own.setdefault(scan["expression"], []).append(float(_displacement(moved, base)[0] * MM_PER_UNIT))
+    preset = _preset_displacements(model, list(truth), neutral)
+    return [ExpressionStrength(label, float(np.mean(truth[label])), float(np.mean(own[label])), preset[label])
+            for label in model.expressions if label in truth]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from imface_core.checkpoint import load_checkpoint, save_checkpoint
+from imface_core.checkpoint import store_in_model
 from imface_core.data.dataset import list_scans
 from imface_core.data.prepared import load_prepared
 from imface_core.engine.field import FaceField
@@ -49,10 +49,4 @@ def learn_face_region(model, data_dir: str | Path, points_per_scan: int = 8_000,
 
 def store_face_region(model_path: str | Path, region: FaceRegion, out_path: str | Path | None = None) -> Path:
     """Write ``model_path``'s checkpoint with ``region`` to ``out_path`` (default: in place, atomically)."""
-    checkpoint = load_checkpoint(model_path)
-    checkpoint["face_region"] = region.to_state()
-    for key in ("kind", "format_version", "code_version"):
-        checkpoint.pop(key, None)
-    out = Path(out_path or model_path)
-    save_checkpoint(out, checkpoint)
-    return out
+    return store_in_model(model_path, {"face_region": region.to_state()}, out_path)

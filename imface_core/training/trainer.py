@@ -37,6 +37,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
 METRICS_NAME = "metrics.jsonl"
 CURVE_NAME = "loss_curve.png"
+AFTER_TRAINING = ("face_region", "expression_gains")
+"""Checkpoint entries written by steps after training (``imface region``, ``imface calibrate``)."""
 
 
 @dataclass
@@ -190,8 +192,9 @@ class Trainer:
         self.points_rng = np.random.default_rng(cfg.seed + 1 + 1000 * self.dist.rank)
         self.step = 0
         self.elapsed = 0.0
-        self.face_region = None
-        """A checkpoint's stored face region (``imface region``), kept in every file this run writes."""
+        self.learnt_after: dict = {}
+        """What steps after training stored in the checkpoint this run resumed (its face region from ``imface
+        region``, its expression gains from ``imface calibrate``), kept in every file this run writes."""
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -258,8 +261,7 @@ class Trainer:
             "stage": stage_of(max(self.step - 1, 0), self.cfg)[0],
             "train_seconds": self.elapsed,
         }
-        if self.face_region is not None:
-            out["face_region"] = self.face_region
+        out.update(self.learnt_after)
         if with_training_state:
             out.update(
                 optimizer=self.optimizer.state_dict(),
@@ -270,7 +272,7 @@ class Trainer:
         return out
 
     def _restore(self, ck: dict) -> None:
-        self.face_region = ck.get("face_region")
+        self.learnt_after = {k: ck[k] for k in AFTER_TRAINING if ck.get(k) is not None}
         self.net.load_state_dict(ck["model_state"])
         with torch.no_grad():
             self.codes.id.weight.copy_(ck["codes"]["id"])
