@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
+
+from app.progress_dialog import close_progress, open_progress
 
 from imface_core.errors import Cancelled
 
@@ -97,10 +99,7 @@ class AnimationExport(QObject):
 
     def _start(self, work: Callable, path: Path, text: str, steps: int) -> None:
         w = self.window
-        self.dialog = QProgressDialog(f"{text}\N{HORIZONTAL ELLIPSIS}", "Cancel", 0, steps, w)
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.canceled.connect(self.cancel)
+        self.dialog = open_progress(w, text, steps, self.cancel)
         w.set_activity(f"{text}\N{HORIZONTAL ELLIPSIS}")
         self.task = w.tasks.start(work, self._on_done, lambda exc: self._on_failed(path, exc), "animation-export")
 
@@ -114,11 +113,8 @@ class AnimationExport(QObject):
 
     def _close_dialog(self) -> None:
         self.task = None
-        if self.dialog is not None:
-            self.dialog.canceled.disconnect(self.cancel)
-            self.dialog.close()
-            self.dialog.deleteLater()
-            self.dialog = None
+        close_progress(self.dialog, self.cancel)
+        self.dialog = None
 
     def _on_done(self, path: Path) -> None:
         self._close_dialog()

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
+
+from app.progress_dialog import close_progress, open_progress
 
 from imface_core.errors import Cancelled
 
@@ -54,11 +56,7 @@ class RigExport(QObject):
             return
         model, codes, post = w.editor.model, w.document.space.codes(w.state), self._post
         source = {"model": Path(model.path).name if model.path else None, "face": w.state.label}
-        self.dialog = QProgressDialog(f"Making the rig {path.name}\N{HORIZONTAL ELLIPSIS}", "Cancel", 0,
-                                      len(model.expressions), w)
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.canceled.connect(self.cancel)
+        self.dialog = open_progress(w, f"Making the rig {path.name}", len(model.expressions), self.cancel)
 
         def work(cancel) -> Path:
             from imface_core.engine.rig import build_rig, rig_glb_bytes
@@ -86,11 +84,8 @@ class RigExport(QObject):
 
     def _close_dialog(self) -> None:
         self.task = None
-        if self.dialog is not None:
-            self.dialog.canceled.disconnect(self.cancel)
-            self.dialog.close()
-            self.dialog.deleteLater()
-            self.dialog = None
+        close_progress(self.dialog, self.cancel)
+        self.dialog = None
 
     def _on_done(self, path: Path) -> None:
         self._close_dialog()

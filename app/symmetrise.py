@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QProgressDialog
 
+from app.progress_dialog import close_progress, open_progress
 from app.worker import BackgroundTask
 from imface_core.errors import Cancelled, ImFaceError
 
@@ -49,13 +50,10 @@ class Symmetrise(QObject):
         w.document.flush()
         state, model, steps, post = w.state, w.editor.model, self.steps, self._post
         codes = w.space.codes(state)
-        self.dialog = QProgressDialog("Symmetrising the face\N{HORIZONTAL ELLIPSIS}", "Cancel", 0, steps, w)
+        self.dialog = open_progress(w, "Symmetrising the face", steps, self.cancel, show_after_ms=0)
         self.dialog.setWindowTitle("Symmetrise face")
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(0)
         self.dialog.setAutoClose(False)
         self.dialog.setAutoReset(False)
-        self.dialog.canceled.connect(self.cancel)
 
         def work(cancel) -> "Symmetrised | None":
             from imface_core.fitting.symmetry import symmetrise
@@ -84,11 +82,8 @@ class Symmetrise(QObject):
 
     def _end(self) -> None:
         self.task = None
-        if self.dialog is not None:
-            self.dialog.canceled.disconnect(self.cancel)
-            self.dialog.close()
-            self.dialog.deleteLater()
-            self.dialog = None
+        close_progress(self.dialog, self.cancel)
+        self.dialog = None
 
     def _on_done(self, state, result: "Symmetrised | None") -> None:
         self._end()
