@@ -25,8 +25,8 @@ Qt-free (unit-tested without a display):
 Qt: ``viewport`` (the 3D view), ``panels`` (identity / expression / detail), ``main_window`` (builds and connects
 the widgets), ``menus``, ``dialogs``, ``scan_fit`` (Load scan), ``fit_view`` (the fit's overlay and notices),
 ``mesh_export``, ``rig_export`` (Export rig), ``timeline_panel`` and ``timeline_player`` (the timeline dock:
-keyframe edits, playback in the viewport), ``animation_export`` (the animation as glTF or an OBJ sequence), ``progress_dialog`` (the Cancel dialog of those
-background tasks and of Symmetrise), ``session_files`` (title, Save / Open, the unsaved-changes prompt),
+keyframe edits, playback in the viewport), ``animation_export`` (the animation as glTF or an OBJ sequence), ``background_export`` (what the rig and animation
+exports share: a background task behind a Cancel dialog), ``progress_dialog`` (that dialog, also Symmetrise's), ``session_files`` (title, Save / Open, the unsaved-changes prompt),
 ``start_view`` (the stored start face at launch), ``guide`` (Help > Guide), ``relay`` (results to the GUI
 thread), ``screenshot`` (``main.py --screenshot``), ``exception_hook`` (an exception no handler caught is logged
 and shown in a dialog, never lost in the event loop).

@@ -6,35 +6,25 @@ dialog and Cancel (``imface_core.engine.morph_animation``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QProgressDialog
+from PySide6.QtWidgets import QFileDialog
 
-from app.progress_dialog import close_progress, open_progress
-
-from imface_core.errors import Cancelled
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
+from app.background_export import BackgroundExport
 
 __all__ = ["AnimationExport"]
 
 GLTF_FILTER = "glTF binary (*.glb)"
 
 
-class AnimationExport(QObject):
+class AnimationExport(BackgroundExport):
     """One animation export at a time for ``window``; ``finished`` gives the path written (the .glb, or the
     folder of the OBJ sequence), or "" (failed, cancelled, nothing to export)."""
 
-    finished = Signal(str)
-
-    def __init__(self, window: "MainWindow", post: Callable):
-        super().__init__(window)
-        self.window = window
-        self._post = post
-        self.task = None
-        self.dialog: QProgressDialog | None = None
+    TASK_NAME = "animation-export"
+    DONE = "Exported the animation to {path}"
+    CANCELLED = "Animation export cancelled"
+    FAIL_TITLE = "Could not export the animation"
+    FAIL_BODY = "It could not be written to"
 
     def ask(self, kind: str) -> None:
         """The file (``kind`` "gltf") or folder ("obj") dialog, then the export (first a message when there is
@@ -97,35 +87,6 @@ class AnimationExport(QObject):
 
         self._start(work, folder, f"Writing {frames} frames into {folder.name}", frames)
 
-    def _start(self, work: Callable, path: Path, text: str, steps: int) -> None:
-        w = self.window
-        self.dialog = open_progress(w, text, steps, self.cancel)
-        w.set_activity(f"{text}\N{HORIZONTAL ELLIPSIS}")
-        self.task = w.tasks.start(work, self._on_done, lambda exc: self._on_failed(path, exc), "animation-export")
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
     def _on_progress(self, k: int, n: int) -> None:
         if self.dialog is not None:
             self.dialog.setValue(k)
-
-    def _close_dialog(self) -> None:
-        self.task = None
-        close_progress(self.dialog, self.cancel)
-        self.dialog = None
-
-    def _on_done(self, path: Path) -> None:
-        self._close_dialog()
-        self.window.set_activity(f"Exported the animation to {path}")
-        self.finished.emit(str(path))
-
-    def _on_failed(self, path: Path, exc: BaseException) -> None:
-        self._close_dialog()
-        if isinstance(exc, Cancelled):
-            self.window.set_activity("Animation export cancelled")
-        else:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.window.show_error("Could not export the animation", f"It could not be written to\n{path}\n\n{reason}")
-        self.finished.emit("")
