@@ -26,34 +26,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _table(title: str, rows) -> None:
+def _table(title: str, scans: dict[str, float], preset: dict[str, float]) -> None:
     print(f"{title}\n{'label':<14}{'scans':>8}{'preset':>8}{'preset/scans':>14}   (mean landmark move from neutral, mm)")
-    for label, truth, preset in rows:
-        print(f"{label:<14}{truth:>8.2f}{preset:>8.2f}{preset / truth:>14.2f}")
+    for label, truth in scans.items():
+        print(f"{label:<14}{truth:>8.2f}{preset[label]:>8.2f}{preset[label] / truth:>14.2f}")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from imface_core.checkpoint import store_in_model
-    from imface_core.compute import resolve_device
     from tqdm import tqdm
 
-    from imface_core.evaluation.expression_strength import GAIN_STEPS, calibrate_expression_gains, preset_strength
+    from imface_core.checkpoint import store_in_model
+    from imface_core.compute import resolve_device
+    from imface_core.evaluation.expression_strength import GAIN_STEPS, calibrate_expression_gains
     from imface_core.face_model import FaceModel
     from imface_core.io_utils import check_output_path
 
     out = Path(args.out or args.model)
     check_output_path(out, expected_bytes=Path(args.model).stat().st_size if Path(args.model).is_file() else 0)
     model = FaceModel.load(args.model, device=resolve_device(args.device))
-    model.expression_gains = {}
-    _table("before (presets as the mean codes)", preset_strength(model, args.data))
     with tqdm(total=len(GAIN_STEPS), unit="gain", desc="trying gains") as bar:
-        gains = calibrate_expression_gains(model, args.data, progress=lambda done, total: bar.update(done - bar.n))
-    after = preset_strength(model, args.data)
-    _table("after", after)
-    store_in_model(args.model, {"expression_gains": gains}, out)
-    inside = sum(0.8 <= preset / truth <= 1.2 for _, truth, preset in after)
-    print(f"wrote {out}: gains {min(gains.values()):.2f}-{max(gains.values()):.2f}; {inside} of {len(after)} "
+        result = calibrate_expression_gains(model, args.data, progress=lambda done, total: bar.update(done - bar.n))
+    _table("before (presets as the mean codes)", result.scans_mm, result.before_mm)
+    _table("after", result.scans_mm, result.after_mm)
+    store_in_model(args.model, {"expression_gains": model.expression_gains}, out)
+    gains = result.gains.values()
+    inside = sum(0.8 <= result.after_mm[k] / v <= 1.2 for k, v in result.scans_mm.items())
+    print(f"wrote {out}: gains {min(gains):.2f}-{max(gains):.2f}; {inside} of {len(result.scans_mm)} "
           "labels within 0.8-1.2 of their scans")
     return 0

@@ -26,13 +26,13 @@ from imface_core.data.dataset import load_landmarks
 from imface_core.data.normalize import NOSE_TIP_LANDMARK
 from imface_core.engine.export import MM_PER_UNIT
 from imface_core.engine.identity_axes import face_landmarks68
-from imface_core.engine.navigation import LatentNavigator
+from imface_core.engine.navigation import NEUTRAL, LatentNavigator
 from imface_core.errors import DatasetError
 
 if TYPE_CHECKING:
     from imface_core.face_model import FaceModel
 
-__all__ = ["ExpressionStrength", "calibrate_expression_gains", "expression_strength", "preset_strength"]
+__all__ = ["Calibration", "ExpressionStrength", "calibrate_expression_gains", "expression_strength", "preset_strength"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _scans_displacements(model: "FaceModel", scans_dir: Path, neutral: str) -> d
     return out
 
 
-def preset_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral") -> list[tuple[str, float, float]]:
+def preset_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = NEUTRAL) -> list[tuple[str, float, float]]:
     """(label, scans' mean displacement, preset's) in mm for every label but ``neutral``: the cheap part of
     ``expression_strength`` (no per-scan codes)."""
     truth = _scans_displacements(model, Path(scans_dir), neutral)
@@ -100,27 +100,42 @@ GAIN_STEPS = (0.6, 0.8, 1.0, 1.25, 1.6, 2.0)
 offset from neutral can move the landmarks less (jaw open: gain 1.13 gave 5.1 mm where 1.0 gave 6.1)."""
 
 
-def calibrate_expression_gains(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral",
-                               steps: tuple[float, ...] = GAIN_STEPS, progress=None) -> dict[str, float]:
+@dataclass(frozen=True)
+class Calibration:
+    """What ``calibrate_expression_gains`` measured, per label (mm): the scans, the preset with gain 1 (the mean
+    code) and with the gain chosen."""
+
+    scans_mm: dict[str, float]
+    before_mm: dict[str, float]
+    gains: dict[str, float]
+    after_mm: dict[str, float]
+
+
+def calibrate_expression_gains(model: "FaceModel", scans_dir: str | Path, neutral: str = NEUTRAL,
+                               steps: tuple[float, ...] = GAIN_STEPS, progress=None) -> Calibration:
     """Per label, the gain of ``steps`` whose preset moves the training people's landmarks closest (in ratio)
-    to how far their scans of the label do; 1 is among the steps, so no label gets further from its scans.
-    Sets and returns ``model.expression_gains``."""
+    to how far their scans of the label do; 1 must be among the steps, so no label gets further from its scans.
+    Sets ``model.expression_gains`` (other labels' gains stay)."""
+    if 1.0 not in steps:
+        raise ValueError("the gains tried must include 1 (the presets as they are)")
     truth = {k: float(np.mean(v)) for k, v in _scans_displacements(model, Path(scans_dir), neutral).items()}
     stored = dict(model.expression_gains)
-    best: dict[str, tuple[float, float]] = {}
+    reached: dict[float, dict[str, float]] = {}
     for n, gain in enumerate(steps):
         model.expression_gains = {label: gain for label in truth}
-        for label, reached in _preset_displacements(model, list(truth), neutral).items():
-            miss = abs(math.log(max(reached, 1e-6) / truth[label]))
-            if label not in best or miss < best[label][1] or (miss == best[label][1] and gain == 1.0):
-                best[label] = (gain, miss)
+        reached[gain] = _preset_displacements(model, list(truth), neutral)
         if progress is not None:
             progress(n + 1, len(steps))
-    model.expression_gains = {**stored, **{label: gain for label, (gain, _) in best.items()}}
-    return model.expression_gains
+    gains = {}
+    for label in truth:
+        # The nearest in ratio; 1 first, so a tie keeps the preset as it is.
+        gains[label] = min(sorted(steps, key=lambda g: g != 1.0),
+                           key=lambda g: abs(math.log(max(reached[g][label], 1e-6) / truth[label])))
+    model.expression_gains = {**stored, **gains}
+    return Calibration(truth, reached[1.0], gains, {label: reached[g][label] for label, g in gains.items()})
 
 
-def expression_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = "neutral") -> list[ExpressionStrength]:
+def expression_strength(model: "FaceModel", scans_dir: str | Path, neutral: str = NEUTRAL) -> list[ExpressionStrength]:
     """One row per named expression other than ``neutral``, for the people of ``model``'s training scans
     (``scans_dir``: the raw or prepared scans the model was trained on)."""
     if neutral not in model.expressions:
