@@ -279,9 +279,9 @@ class MeshComputer:
         for update in self.mesher.run(request, cancel):
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
-            yield self._display(job, stage, update.stride, full, update.seconds, update.mesh, landmarks)
-            if full and start:
+            if full and start:  # stored before it is shown: a window closed or reopened at once still finds it
                 self.start_face.save(request, update.mesh)
+            yield self._display(job, stage, update.stride, full, update.seconds, update.mesh, landmarks)
 
     def _display(self, job: MeshJob, stage: str, stride: int, full: bool, seconds: float, mesh: trimesh.Trimesh,
                  landmarks: np.ndarray | None, stored: bool = False) -> DisplayMesh:
