@@ -7,7 +7,8 @@ scan, and with ``--before TREE`` (a copy of another version's ``imface_core``, e
 command from that tree right after it, alternating which goes first: on a shared machine the load changes
 between runs, so only ratios from one run mean much. Per run: wall and CPU seconds of the whole command, the
 report's phase times (load, align, samples, optimise, mesh, metrics; what is left is start-up, the error map
-and writing), Chamfer and F-score against the scan, and the load average. Scans default to
+and writing), Chamfer and F-score against the scan, the load average, and whether the alignment's reference face
+was read from the user's cache (``stored``; the first fit with a model file computes it, ~2 s, and stores it). Scans default to
 ``../shared/data/facefuns/*.ply``.
 """
 
@@ -48,7 +49,7 @@ def run_fit(scan: Path, out: Path, tree: Path | None, extra: list[str]) -> dict:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": wall, "cpu_s": cpu, "load": load, "timings": report["timings_s"],
             "chamfer_mm": report["metrics"]["chamfer_mm"], "fscore": report["metrics"]["fscore"],
-            "steps": report["steps"]}
+            "steps": report["steps"], "reference": report["alignment"].get("reference", "computed")}
 
 
 def main() -> None:
@@ -72,7 +73,7 @@ def main() -> None:
             t = r["timings"]
             phases = " ".join(f"{k} {t[k]:.1f}" for k in ("align", "samples", "optimise", "mesh", "metrics") if k in t)
             print(f"{scan.stem:>6} {name:>6}: wall {r['wall_s']:5.1f} s cpu {r['cpu_s']:5.1f} s (load {r['load']:.1f}) "
-                  f"| {phases} | Chamfer {r['chamfer_mm']:.4f} mm F {r['fscore']:.1f}", flush=True)
+                  f"| {phases} | Chamfer {r['chamfer_mm']:.4f} mm F {r['fscore']:.1f} | reference {r['reference']}", flush=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     if len(versions) == 2:
         def total(version, key):

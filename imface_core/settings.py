@@ -120,9 +120,9 @@ class FitOutputSettings:
 class ThreadSettings:
     """How many CPU threads torch uses (``imface fit``, ``imface eval``)."""
 
-    threads: int = 1
-    """Torch CPU threads (1: a fit's small batches run faster on one thread than on two; 0 leaves torch's
-    default)."""
+    threads: int = 0
+    """Torch CPU threads; 0 leaves torch's default, every core (``benchmarks/bench_fit.py``, f18 on a quiet 2-core
+    CPU: 14.0 s with two threads against 18.9 s with one)."""
 
     def __post_init__(self) -> None:
         if self.threads < 0:

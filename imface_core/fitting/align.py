@@ -102,16 +102,26 @@ class ReferenceFace:
     points: np.ndarray
     normals: np.ndarray
     landmarks5: np.ndarray
+    stored: bool = False
+    """Read from the disk cache (``reference_cache``) rather than computed in this process."""
 
 
 _REFERENCE_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def reference_face(model, resolution: int = 96) -> ReferenceFace:
-    """The mean-codes surface seen from +z, within ``REFERENCE_RADIUS`` of the nose tip (cached per model)."""
+    """The mean-codes surface seen from +z, within ``REFERENCE_RADIUS`` of the nose tip (cached per model, and on
+    disk per model file: ``reference_cache``)."""
     cached = _REFERENCE_CACHE.get(model)
     if cached is not None:
         return cached
+    from imface_core.fitting.reference_cache import load_reference, save_reference
+
+    stored = load_reference(model, resolution)
+    if stored is not None:
+        ref = ReferenceFace(stored["points"], stored["normals"], stored["landmarks5"], stored=True)
+        _REFERENCE_CACHE[model] = ref
+        return ref
     import torch
     import trimesh
 
@@ -136,7 +146,9 @@ def reference_face(model, resolution: int = 96) -> ReferenceFace:
     with torch.no_grad():
         cz = [torch.as_tensor(np.asarray(c, dtype=np.float32))[None] for c in (codes.z_id, codes.z_exp)]
         l_exp, _ = model.net.predict_landmarks(*[c.to(model.device) for c in cz])
-    ref = ReferenceFace(pts, nrm, l_exp[0].cpu().numpy().astype(np.float64))
+    ref = ReferenceFace(np.asarray(pts, dtype=np.float64), np.asarray(nrm, dtype=np.float64),
+                        l_exp[0].cpu().numpy().astype(np.float64))
+    save_reference(model, resolution, ref.points, ref.normals, ref.landmarks5)
     _REFERENCE_CACHE[model] = ref
     return ref
 
@@ -293,7 +305,8 @@ def align_scan(model, scan: Scan, settings: AlignSettings = AlignSettings()) -> 
     (inliers, residual, nose, _), s, rot, t = best
     # ref -> scan is y = s R x + t, so scan -> ref is x = R^T (y - t) / s.
     rot_inv = rot.T
-    alignment = Alignment(rot_inv, -rot_inv @ t / s, 1.0 / s, method, inliers, residual, nose, {"starts": n_starts})
+    alignment = Alignment(rot_inv, -rot_inv @ t / s, 1.0 / s, method, inliers, residual, nose,
+                          {"starts": n_starts, "reference": "stored" if ref.stored else "computed"})
     logger.debug("alignment %s: inliers %.2f, residual %.2f mm, nose %.2f mm", method, inliers, residual, nose)
     least = settings.min_inlier_fraction if scan.landmarks is None else settings.min_inlier_fraction_landmarks
     if inliers < least or nose > settings.max_nose_mm:

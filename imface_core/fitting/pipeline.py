@@ -74,7 +74,7 @@ class FitResult:
                 from imface_core.metrics import sample_points
 
                 tgt = sample_points(self.target_mm, 200_000, np.random.default_rng(0))
-                d, _ = cKDTree(tgt).query(v[inside], k=1)
+                d, _ = cKDTree(tgt).query(v[inside], k=1, workers=-1)
                 near_target[np.flatnonzero(inside)] = d < COVERED_MM
             self._error_map = error_map(v, *self.mesh_mm, covered=near_target)
         return self._error_map
