@@ -209,6 +209,8 @@ def test_progressive_preview_first_then_final_equal_to_mesh(tiny_model):
     updates = list(mesher.run(MeshRequest(codes, resolution=48, preview_stride=4)))
     assert [u.stage for u in updates] == ["preview", "refine", "final"]
     assert [u.stride for u in updates] == [4, 2, 1] and updates[-1].final and mesher.last_status == "done"
+    # the refined level is handed out as soon as it is ready, before the finest level is evaluated
+    assert updates[1].evaluations < updates[2].evaluations
     assert len(updates[0].mesh.vertices) < len(updates[-1].mesh.vertices)
     assert _same_vertices(updates[-1].mesh, tiny_model.mesh(codes, 48)) < 1e-5
 

@@ -210,18 +210,19 @@ class FaceField:
         """Refinement amplitude at points before the fade: (a (M,), x_t (M, 3)).
 
         a = detail_scale * detail_max * tanh(RDF(x_t; z_det)); the displacement is d = a / (1 + (s / detail_fade)^4).
-        One coarse pass (for x_t) and one RDF pass, no gradient.
+        The two warps (for x_t; the same operations as the coarse pass, without its template SDF) and one RDF
+        pass, no gradient.
         """
         if len(points) == 0:
             return np.empty(0, dtype=np.float32), np.empty((0, 3), dtype=np.float32)
         x = self._points(points)
         cfg = self.net.cfg
         with torch.no_grad():
-            x_t = self.net.coarse(x, self._z_id, self._z_exp, self._landmarks)["x_t"]
+            x_t = self._warp_t(x)
             a = (self.detail_scale * cfg.detail_max) * torch.tanh(self.net.detail_offset(x_t, self._z_det))
             if self._parts:
                 def amplitude(p: FaceField, pts: torch.Tensor) -> list[torch.Tensor]:
-                    t = p.net.coarse(pts, p._z_id, p._z_exp, p._landmarks)["x_t"]
+                    t = p._warp_t(pts)
                     return [(p.detail_scale * cfg.detail_max) * torch.tanh(p.net.detail_offset(t, p._z_det)), t]
 
                 a, x_t = self._blend(x, x_t, [a, x_t], amplitude)

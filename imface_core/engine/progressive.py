@@ -156,8 +156,12 @@ class ProgressiveMesher:
         """A level's marching-cubes mesh, finished as ``face_mesh`` finishes its own (cut to the face region,
         colours, stray pieces dropped: ``finish_face_mesh``). Every mesh a request shows comes from here, from
         ``face_mesh`` or from the template deformer, which keeps the topology of a mesh from here."""
-        return finish_face_mesh(face, grid.level_mesh(level), crop=True, colors=colors,
-                                min_piece_share=self.settings.min_piece_share, cancel=cancel)
+        return self._finish(face, grid.level_mesh(level), colors, cancel)
+
+    def _finish(self, face: FaceField, mesh: trimesh.Trimesh, colors: bool, cancel: CancelToken | None
+                ) -> trimesh.Trimesh:
+        return finish_face_mesh(face, mesh, crop=True, colors=colors, min_piece_share=self.settings.min_piece_share,
+                                cancel=cancel)
 
     def mesh(self, request: MeshRequest, cancel: CancelToken | None = None) -> trimesh.Trimesh | None:
         """The final mesh of ``request`` (None when cancelled)."""
@@ -232,13 +236,14 @@ class ProgressiveMesher:
             for level in grid.iter_levels(coarse_plan, stop_stride=p, cancel=cancel):
                 pass
         self._band[band_key] = level.change
-        preview_mesh = self._level_mesh(grid, level, face, req.colors, cancel)
-        if self.preview == "template":
-            from imface_core.engine.template_deform import TemplateDeformer
-
-            self._deformer = TemplateDeformer.from_mesh(face, preview_mesh, cancel=cancel)
-        if not shown:
-            yield update(preview_mesh, "final" if preview_only else "preview", p, preview_only)
+        preview_raw = grid.level_mesh(level)
+        # the deformed template is on screen: its next template mesh can wait until the full mesh is out
+        rebuild_later = shown and not preview_only
+        if not rebuild_later:
+            preview_mesh = self._finish(face, preview_raw, req.colors, cancel)
+            self._rebuild_deformer(face, preview_mesh, cancel)
+            if not shown:
+                yield update(preview_mesh, "final" if preview_only else "preview", p, preview_only)
         if preview_only:
             return
 
@@ -257,11 +262,11 @@ class ProgressiveMesher:
             plan = coarse_plan
             if not level.complete_band:
                 level = grid.track_level(p, level.change, plan, cancel, mode="band")
-        last = level
-        for lv in grid.iter_levels(plan, start=level, stop_stride=max(1, req.stop_stride), cancel=cancel):
-            if last is not level:
-                yield update(self._level_mesh(grid, last, face, req.colors, cancel), "refine", last.stride, False)
+        last, stop = level, max(1, req.stop_stride)
+        for lv in grid.iter_levels(plan, start=level, stop_stride=stop, cancel=cancel):
             last = lv
+            if lv.stride > stop:  # a finer level than the preview: shown at once, while the next one is computed
+                yield update(self._level_mesh(grid, lv, face, req.colors, cancel), "refine", lv.stride, False)
         mesh = self._level_mesh(grid, last, face, req.colors, cancel)
         if face.detail and req.method == "displace" and last.stride == 1:
             mesh, x_t = displace_surface(face, mesh, cancel=cancel)
@@ -269,6 +274,18 @@ class ProgressiveMesher:
                 mesh.visual.vertex_colors = correspondence_colors(x_t)
         check_cancel(cancel)
         yield update(mesh, "final", last.stride, True)
+        if rebuild_later:
+            try:
+                self._rebuild_deformer(face, self._finish(face, preview_raw, req.colors, cancel), cancel)
+            except Cancelled:  # a newer request came: the drag's template stays until the next full mesh
+                pass
+
+    def _rebuild_deformer(self, face: FaceField, preview_mesh: trimesh.Trimesh, cancel: CancelToken | None) -> None:
+        """The template path's mesh for the next drag previews, from this face's preview level."""
+        if self.preview == "template":
+            from imface_core.engine.template_deform import TemplateDeformer
+
+            self._deformer = TemplateDeformer.from_mesh(face, preview_mesh, cancel=cancel)
 
 
 def _own_stores(plan: FieldPlan, req: MeshRequest, p: int) -> FieldPlan:
