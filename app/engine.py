@@ -129,6 +129,13 @@ def stored_start_face(editor: EditorModel, threads: int) -> StartFace:
     return StartFace(editor.path, compute=f"cpu:{full_detail_threads(threads)}" if device == "cpu" else device)
 
 
+SHOW_REFINE_ABOVE = 128
+"""Refined levels between the preview and the full-detail face are shown only above this quality. At 128 the
+full face follows within two seconds, and drawing a refinement on the way takes the GUI thread's core from the
+worker's two threads (``bench_editor.py``, one session, alternating runs of 8 releases: median 1.68-1.72 s
+without it against 1.82-2.05 s for the code that drew it)."""
+
+
 def preview_stride(resolution: int) -> int:
     """Octree level of the coarse preview: the largest power of two p with resolution / p >= ``PREVIEW_CELLS``
     (1 = no preview level, for small grids)."""
@@ -277,6 +284,8 @@ class MeshComputer:
                     pass
                 return
         for update in self.mesher.run(request, cancel):
+            if update.stage == "refine" and job.resolution <= SHOW_REFINE_ABOVE:
+                continue
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
             if full and start:  # stored before it is shown: a window closed or reopened at once still finds it

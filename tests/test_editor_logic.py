@@ -385,7 +385,10 @@ def test_mesh_computer_gives_a_preview_then_the_full_mesh_and_stops_when_cancell
     codes = space.codes(state)
     meshes = list(computer.run(MeshJob(state, codes, 64, fresh=True), threading.Event()))
     assert [m.full_detail for m in meshes][-1] and not meshes[0].full_detail
-    assert meshes[0].stage == "preview" and meshes[-1].stage == "final"
+    # up to quality 128 no refined level is drawn on the way: the full face follows within a second or two
+    assert [m.stage for m in meshes] == ["preview", "final"]
+    above = [m.stage for m in computer.run(MeshJob(state, codes, 160, fresh=True), threading.Event())]
+    assert above == ["preview", "refine", "final"]
     final = meshes[-1]
     assert final.poly.n_points == final.n_vertices > 100
     assert final.poly.point_data.active_normals is not None
