@@ -334,8 +334,8 @@ class BenchSettings:
 class EvalSettings:
     """What ``imface eval`` (``imface_core.evaluation.runner.run_eval``) fits and where it writes."""
 
-    data_dir: str
-    """Prepared held-out scans (DATA/<identity>/<k>_<expression>.npz + .ply)."""
+    data_dir: str | None = None
+    """Prepared held-out scans (DATA/<identity>/<k>_<expression>.npz + .ply); unset: none."""
     out_dir: str = "eval_out"
     """Output folder (results.jsonl, table.md, summary.json, eval_settings.json)."""
     raw_dir: str | None = None
@@ -356,6 +356,9 @@ class EvalSettings:
     """Cross-dataset MakeHuman faces, fitted without landmarks (0: none)."""
     makehuman_path: str | None = None
     """mh_face_targets.npz of the MakeHuman faces (unset: ../shared/data/makehuman/mh_face_targets.npz)."""
+    real_dir: str | None = None
+    """Real scans (every mesh file of this folder, in mm, e.g. ../shared/data/facefuns), fitted without landmarks
+    and scored against their own frontal surface, overall and per face region."""
     pca: bool = True
     """Fit the linear PCA baseline too (as many identity + expression parameters, built from the raw training
     scans)."""
@@ -367,6 +370,9 @@ class EvalSettings:
         for name in ("limit", "makehuman"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"eval: {name} must be 0 or more, got {getattr(self, name)}")
+        if not (self.data_dir or self.real_dir or self.makehuman):
+            raise ValueError("eval: nothing to evaluate: give held-out scans (--data), real scans (--real) or "
+                             "MakeHuman faces (--makehuman N)")
 
 
 @dataclass(frozen=True)

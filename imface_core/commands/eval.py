@@ -16,17 +16,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fit every held-out scan of DATA_DIR (or the first --limit, taken so that every expression "
         "comes before any repeats, across people) with (1) the full model, (2) its stage-1 codes without the "
         "refinement field, (3) a linear PCA baseline with as many identity + expression parameters built from the "
-        "raw training scans; plus MakeHuman faces fitted without landmarks (cross-dataset). Results are appended "
+        "raw training scans; plus MakeHuman faces fitted without landmarks (cross-dataset) and real scans (--real: "
+        "fitted without landmarks, scored against their own frontal surface, overall and per face region). Results are appended "
         "to OUT/results.jsonl as they come (a rerun resumes); the table goes to OUT/table.md.",
     )
     p.add_argument("--model", default=None, help="model checkpoint (default: resources/imface_compact.pt)")
-    p.add_argument("--data", required=True, help="prepared held-out scans (DATA_DIR from `imface prep`), or the "
-                   "folder holding the splits when --split is given")
+    p.add_argument("--data", default=None, help="prepared held-out scans (DATA_DIR from `imface prep`), or the "
+                   "folder holding the splits when --split is given (optional with --real or --makehuman)")
     p.add_argument("--split", default=None, help="evaluate DATA_DIR/SPLIT (e.g. test)")
     add_settings_options(p, EvalSettings, ["raw_dir", "train_raw_dir", "out_dir", "limit", "steps", "resolution",
-                                           "makehuman", "makehuman_path", "pca", "seed"],
+                                           "makehuman", "makehuman_path", "real_dir", "pca", "seed"],
                          flags={"raw_dir": "--raw", "train_raw_dir": "--train-raw", "out_dir": "--out",
-                                "makehuman_path": "--makehuman-file"})
+                                "makehuman_path": "--makehuman-file", "real_dir": "--real"})
     add_settings_options(p, ThreadSettings)
     add_device_option(p, "cpu", "a fit's small batches")
     p.set_defaults(func=run)
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pathlib import Path
 
-    settings = settings_from_args(EvalSettings, args,
-                                  data_dir=str(Path(args.data) / args.split) if args.split else args.data)
+    data_dir = None if args.data is None else str(Path(args.data) / args.split) if args.split else args.data
+    settings = settings_from_args(EvalSettings, args, data_dir=data_dir)
     device = resolve_device(args.device)
     check_output_path(settings.out_dir, folder=True)
     threads = settings_from_args(ThreadSettings, args).threads
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         set_compute_threads(threads)
     model = FaceModel.load(args.model or DEFAULT_MODEL, device=device)
     total = len(select_scans(settings.data_dir, settings.limit)) + settings.makehuman
+    if settings.real_dir:
+        from imface_core.evaluation.real_scans import real_scan_paths
+
+        total += len(real_scan_paths(settings.real_dir))
     import time
 
     with tqdm(total=total, unit="scan", desc="eval", mininterval=1.0) as bar:

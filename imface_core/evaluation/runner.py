@@ -10,8 +10,9 @@ Held-out scans come from a prepared folder (``imface prep`` output: samples in
 the normalised frame plus the pseudo-watertight ``.ply`` ground truth); with
 ``raw_dir`` they are instead fitted from the raw scan files through the whole
 user path (alignment without landmarks included). The cross-dataset test fits
-MakeHuman faces without landmarks. Results are appended per scan to
-``results.jsonl`` (a rerun skips what is there) and summarised in ``table.md``.
+MakeHuman faces without landmarks, and real scans (``real_scans``: e.g. the FaceFuns faces) are fitted the
+same way, scored against their own frontal surface, overall and per face region. Results are appended per
+scan to ``results.jsonl`` (a rerun skips what is there) and summarised in ``table.md``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def select_scans(data_dir: str | Path, limit: int | None = None) -> list[dict]:
     Scan j of person p with expression index e gets round (p - e) mod P: round 0 is every expression
     once, each from a different person in turn, round 1 the next person for each expression, ...
     """
+    if data_dir is None:
+        return []
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data folder not found: `{data_dir}`")
@@ -150,6 +153,27 @@ def run_eval(model, settings: EvalSettings, progress: Callable[[str], None] | No
                     rows.append(r)
                 if progress:
                     progress(face.name)
+    if settings.real_dir:
+        from imface_core.errors import ScanError
+        from imface_core.evaluation.real_scans import real_scan_paths
+
+        for path in real_scan_paths(settings.real_dir):
+            if all(("real", path.stem, m) in done for m in methods):
+                if progress:
+                    progress(path.stem)
+                continue
+            base = {"dataset": "real", "scan": path.stem, "identity": path.stem, "expression": "neutral",
+                    "mode": "raw", "file": str(path)}
+            try:
+                new = _eval_real(model, path, settings, fit_settings, pca_model, base, fit_progress)
+            except ScanError as exc:  # one unusable file does not end the evaluation
+                logger.warning("real scan %s skipped: %s", path, exc)
+                new = []
+            for r in new:
+                append_result(results_path, r)
+                rows.append(r)
+            if progress:
+                progress(path.stem)
     table = format_tables(rows, settings)
     atomic_write_text(out / "table.md", table)
     atomic_write_text(out / "summary.json", json.dumps(summarise(rows), indent=1))
@@ -162,7 +186,13 @@ def _pca_model(model, settings: EvalSettings, out: Path):
     cache = out / "pca_baseline.npz"
     if cache.exists():
         return PCAFaceModel.load(cache)
-    train_raw = Path(settings.train_raw_dir) if settings.train_raw_dir else Path(settings.data_dir).parent / "raw_train"
+    if settings.train_raw_dir:
+        train_raw = Path(settings.train_raw_dir)
+    elif settings.data_dir:
+        train_raw = Path(settings.data_dir).parent / "raw_train"
+    else:
+        logger.warning("PCA baseline skipped: pass --train-raw (the raw training scans it is built from)")
+        return None
     if not train_raw.is_dir():
         logger.warning("PCA baseline skipped: no raw training scans at `%s` (pass --train-raw)", train_raw)
         return None
@@ -247,6 +277,36 @@ def _eval_makehuman(model, face, settings, fit_settings, pca_model, base, fit_pr
     return rows
 
 
+def _eval_real(model, path: Path, settings, fit_settings, pca_model, base, fit_progress) -> list[dict]:
+    """A real scan fitted without landmarks three ways, scored against its frontal surface, overall and per
+    face region (``real_scans``)."""
+    from imface_core.evaluation.real_scans import REGION_SAMPLES, region_errors, region_labels
+    from imface_core.metrics import sample_points
+
+    res = fit_scan(model, path, settings=fit_settings, mesh_resolution=settings.resolution, progress=fit_progress,
+                   with_metrics=False)
+    gt_mm = res.target_mm
+    to_mm = res.alignment.to_scan
+    meshes = {"full": res.mesh_mm}
+    stage1 = fitted_mesh(model, res.stage1_codes, model_frame_surface(res.samples, res.code_fit.pose),
+                         settings.resolution, detail=False)
+    meshes["stage1"] = (to_mm(stage1[0]), stage1[1])
+    pca_seconds = None
+    if pca_model is not None:
+        mesh, pca_seconds = _pca_mesh(pca_model, res.samples, settings.seed, pose=True)
+        meshes["pca"] = (res.initial_alignment.to_scan(mesh[0]), mesh[1])
+    points = sample_points(gt_mm, REGION_SAMPLES, np.random.default_rng(settings.seed))
+    labels = region_labels(model, res.codes, res.mesh, res.mesh_mm[0], points)
+    extra = {"fit_seconds": res.timings["total"], "optimise_seconds": round(res.code_fit.seconds, 2),
+             "steps": len(res.code_fit.history), "alignment_inliers": res.alignment.inlier_fraction}
+    rows = []
+    for method, mesh in meshes.items():
+        more = extra if method != "pca" else {"fit_seconds": round(pca_seconds, 2)}
+        rows.append(_metric_row(base, method, mesh, gt_mm, settings.seed, regions=region_errors(points, labels, mesh),
+                                **more))
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------- tables
 
 
@@ -311,6 +371,35 @@ def format_tables(rows: list[dict], settings: EvalSettings | None = None) -> str
             lines.append(f"| {name} | {exp} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(_verdict(mh))
+    real = [r for r in rows if r["dataset"] == "real"]
+    if real:
+        lines.append("\n### Real scans, fitted without landmarks: Chamfer (mm) / F-score@1mm against each scan's "
+                     "frontal surface\n")
+        head = "| scan | " + " | ".join(METHOD_NAMES[m] for m in methods) + " |"
+        lines += [head, "|" + "---|" * (1 + len(methods))]
+        for name in sorted({r["scan"] for r in real}) + ["**mean**"]:
+            sel = real if name == "**mean**" else [r for r in real if r["scan"] == name]
+            cells = []
+            for m in methods:
+                rs = [r for r in sel if r["method"] == m]
+                cells.append(f"{np.mean([r['chamfer_mm'] for r in rs]):.3f} / {np.mean([r['fscore'] for r in rs]):.1f}"
+                             if rs else "-")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        verdict = _verdict(real)
+        if verdict:
+            lines += ["", verdict]
+        from imface_core.evaluation.real_scans import FACE_REGIONS
+
+        lines.append("\nPer face region: mean distance (mm) from the scans' surface in the region to the fit, "
+                     "averaged over the scans.\n")
+        lines += ["| region | " + " | ".join(METHOD_NAMES[m] for m in methods) + " |",
+                  "|" + "---|" * (1 + len(methods))]
+        for region in FACE_REGIONS:
+            cells = []
+            for m in methods:
+                values = [r["regions"][region] for r in real if r["method"] == m and region in r.get("regions", {})]
+                cells.append(f"{np.mean(values):.3f}" if values else "-")
+            lines.append(f"| {region} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
