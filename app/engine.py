@@ -130,7 +130,7 @@ def stored_start_face(editor: EditorModel, threads: int) -> StartFace:
 
 
 SHOW_REFINE_ABOVE = 128
-"""Refined levels between the preview and the full-detail face are shown only above this quality. At 128 the
+"""Refined levels between the preview and the full-detail face are made and shown only above this quality. At 128 the
 full face follows within two seconds, and drawing a refinement on the way takes the GUI thread's core from the
 worker's two threads (``bench_editor.py``, one session, alternating runs of 8 releases: median 1.68-1.72 s
 without it against 1.82-2.05 s for the code that drew it)."""
@@ -271,6 +271,7 @@ class MeshComputer:
             stop_stride=p if job.preview_only else 1,
             method=self.method,
             colors=job.colors,
+            refine=job.resolution > SHOW_REFINE_ABOVE,
         )
         landmarks = landmarks5(self.model, job.codes) if job.landmarks else None
         start = self._first_full and not job.preview_only  # the start face: read it, or store it for next time
@@ -284,8 +285,6 @@ class MeshComputer:
                     pass
                 return
         for update in self.mesher.run(request, cancel):
-            if update.stage == "refine" and job.resolution <= SHOW_REFINE_ABOVE:
-                continue
             full = bool(update.final and update.stride == 1)
             stage = "final" if full else ("preview" if update.stage in ("preview", "final") else update.stage)
             if full and start:  # stored before it is shown: a window closed or reopened at once still finds it

@@ -70,6 +70,8 @@ class MeshRequest:
     """Full-detail method of the final level: "exact" or "displace" (see ``face_mesh``)."""
     colors: bool = False
     """Correspondence colours on every mesh."""
+    refine: bool = True
+    """Mesh and hand out the levels between the preview and the last one (False: the preview, then the last)."""
     request_id: int = field(default_factory=lambda: next(_ids))
 
     def __post_init__(self) -> None:
@@ -265,7 +267,7 @@ class ProgressiveMesher:
         last, stop = level, max(1, req.stop_stride)
         for lv in grid.iter_levels(plan, start=level, stop_stride=stop, cancel=cancel):
             last = lv
-            if lv.stride > stop:  # a finer level than the preview: shown at once, while the next one is computed
+            if req.refine and lv.stride > stop:  # a finer level than the preview: out at once, before the next one
                 yield update(self._level_mesh(grid, lv, face, req.colors, cancel), "refine", lv.stride, False)
         mesh = self._level_mesh(grid, last, face, req.colors, cancel)
         if face.detail and req.method == "displace" and last.stride == 1:
