@@ -254,27 +254,33 @@ def _eval_test_scan(model, item, settings, fit_settings, pca_model, base, fit_pr
     return rows
 
 
+def _fit_three_ways(model, scan, settings, fit_settings, pca_model, fit_progress):
+    """A scan as a user's (``fit_scan``: aligned without landmarks) with the full model, its stage-1 codes and the
+    PCA baseline: (the ``FitResult``, {method: mesh in the scan's mm}, {method: the row's extra fields})."""
+    res = fit_scan(model, scan, settings=fit_settings, mesh_resolution=settings.resolution, progress=fit_progress,
+                   with_metrics=False)
+    extra = {"fit_seconds": res.timings["total"], "optimise_seconds": round(res.code_fit.seconds, 2),
+             "steps": len(res.code_fit.history), "alignment_inliers": res.alignment.inlier_fraction}
+    stage1 = fitted_mesh(model, res.stage1_codes, model_frame_surface(res.samples, res.code_fit.pose),
+                         settings.resolution, detail=False)
+    meshes = {"full": res.mesh_mm, "stage1": (res.alignment.to_scan(stage1[0]), stage1[1])}
+    extras = {"full": extra, "stage1": extra}
+    if pca_model is not None:
+        # The PCA fit refines its own pose from the same initial alignment (the samples' frame).
+        mesh, secs = _pca_mesh(pca_model, res.samples, settings.seed, pose=True)
+        meshes["pca"] = (res.initial_alignment.to_scan(mesh[0]), mesh[1])
+        extras["pca"] = {"fit_seconds": round(secs, 2)}
+    return res, meshes, extras
+
+
 def _eval_makehuman(model, face, settings, fit_settings, pca_model, base, fit_progress) -> list[dict]:
     from imface_core.fitting.scan_io import scan_from_arrays
 
     gt_v, gt_f, shift = face.ground_truth()
     gt_mm = (gt_v * SCALE_MM - shift, gt_f)
     scan = scan_from_arrays(face.vertices, face.faces, source=face.name, units="mm")
-    res = fit_scan(model, scan, settings=fit_settings, mesh_resolution=settings.resolution, progress=fit_progress,
-                   with_metrics=False)
-    to_mm = res.alignment.to_scan
-    extra = {"fit_seconds": res.timings["total"], "optimise_seconds": round(res.code_fit.seconds, 2),
-             "steps": len(res.code_fit.history), "alignment_inliers": res.alignment.inlier_fraction}
-    rows = [_metric_row(base, "full", res.mesh_mm, gt_mm, settings.seed, **extra)]
-    stage1 = fitted_mesh(model, res.stage1_codes, model_frame_surface(res.samples, res.code_fit.pose),
-                         settings.resolution, detail=False)
-    rows.append(_metric_row(base, "stage1", (to_mm(stage1[0]), stage1[1]), gt_mm, settings.seed, **extra))
-    if pca_model is not None:
-        # The PCA fit refines its own pose from the same initial alignment (the samples' frame).
-        mesh, secs = _pca_mesh(pca_model, res.samples, settings.seed, pose=True)
-        rows.append(_metric_row(base, "pca", (res.initial_alignment.to_scan(mesh[0]), mesh[1]), gt_mm, settings.seed,
-                                fit_seconds=round(secs, 2)))
-    return rows
+    _, meshes, extras = _fit_three_ways(model, scan, settings, fit_settings, pca_model, fit_progress)
+    return [_metric_row(base, m, mesh, gt_mm, settings.seed, **extras[m]) for m, mesh in meshes.items()]
 
 
 def _eval_real(model, path: Path, settings, fit_settings, pca_model, base, fit_progress) -> list[dict]:
@@ -283,28 +289,12 @@ def _eval_real(model, path: Path, settings, fit_settings, pca_model, base, fit_p
     from imface_core.evaluation.real_scans import REGION_SAMPLES, region_errors, region_labels
     from imface_core.metrics import sample_points
 
-    res = fit_scan(model, path, settings=fit_settings, mesh_resolution=settings.resolution, progress=fit_progress,
-                   with_metrics=False)
+    res, meshes, extras = _fit_three_ways(model, path, settings, fit_settings, pca_model, fit_progress)
     gt_mm = res.target_mm
-    to_mm = res.alignment.to_scan
-    meshes = {"full": res.mesh_mm}
-    stage1 = fitted_mesh(model, res.stage1_codes, model_frame_surface(res.samples, res.code_fit.pose),
-                         settings.resolution, detail=False)
-    meshes["stage1"] = (to_mm(stage1[0]), stage1[1])
-    pca_seconds = None
-    if pca_model is not None:
-        mesh, pca_seconds = _pca_mesh(pca_model, res.samples, settings.seed, pose=True)
-        meshes["pca"] = (res.initial_alignment.to_scan(mesh[0]), mesh[1])
     points = sample_points(gt_mm, REGION_SAMPLES, np.random.default_rng(settings.seed))
     labels = region_labels(model, res.codes, res.mesh, res.mesh_mm[0], points)
-    extra = {"fit_seconds": res.timings["total"], "optimise_seconds": round(res.code_fit.seconds, 2),
-             "steps": len(res.code_fit.history), "alignment_inliers": res.alignment.inlier_fraction}
-    rows = []
-    for method, mesh in meshes.items():
-        more = extra if method != "pca" else {"fit_seconds": round(pca_seconds, 2)}
-        rows.append(_metric_row(base, method, mesh, gt_mm, settings.seed, regions=region_errors(points, labels, mesh),
-                                **more))
-    return rows
+    return [_metric_row(base, m, mesh, gt_mm, settings.seed, regions=region_errors(points, labels, mesh), **extras[m])
+            for m, mesh in meshes.items()]
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -346,11 +336,7 @@ def format_tables(rows: list[dict], settings: EvalSettings | None = None) -> str
         lines += [head, "|" + "---|" * (2 + len(methods))]
         for e in exps + ["**overall**"]:
             sel = test if e == "**overall**" else [r for r in test if r["expression"] == e]
-            cells = []
-            for m in methods:
-                rs = [r for r in sel if r["method"] == m]
-                cells.append(f"{np.mean([r['chamfer_mm'] for r in rs]):.3f} / {np.mean([r['fscore'] for r in rs]):.1f}"
-                             if rs else "-")
+            cells = _cells(sel, methods)
             n = len({r["scan"] for r in sel})
             lines.append(f"| {e} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -362,11 +348,7 @@ def format_tables(rows: list[dict], settings: EvalSettings | None = None) -> str
         lines += [head, "|" + "---|" * (2 + len(methods))]
         for name in sorted({r["scan"] for r in mh}) + ["**mean**"]:
             sel = mh if name == "**mean**" else [r for r in mh if r["scan"] == name]
-            cells = []
-            for m in methods:
-                rs = [r for r in sel if r["method"] == m]
-                cells.append(f"{np.mean([r['chamfer_mm'] for r in rs]):.3f} / {np.mean([r['fscore'] for r in rs]):.1f}"
-                             if rs else "-")
+            cells = _cells(sel, methods)
             exp = sel[0]["expression"] if name != "**mean**" else ""
             lines.append(f"| {name} | {exp} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -379,11 +361,7 @@ def format_tables(rows: list[dict], settings: EvalSettings | None = None) -> str
         lines += [head, "|" + "---|" * (1 + len(methods))]
         for name in sorted({r["scan"] for r in real}) + ["**mean**"]:
             sel = real if name == "**mean**" else [r for r in real if r["scan"] == name]
-            cells = []
-            for m in methods:
-                rs = [r for r in sel if r["method"] == m]
-                cells.append(f"{np.mean([r['chamfer_mm'] for r in rs]):.3f} / {np.mean([r['fscore'] for r in rs]):.1f}"
-                             if rs else "-")
+            cells = _cells(sel, methods)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         verdict = _verdict(real)
         if verdict:
@@ -401,6 +379,16 @@ def format_tables(rows: list[dict], settings: EvalSettings | None = None) -> str
                 cells.append(f"{np.mean(values):.3f}" if values else "-")
             lines.append(f"| {region} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cells(rows: list[dict], methods: list[str]) -> list[str]:
+    """Per method: "mean Chamfer / mean F-score" of its rows, or "-" when it has none."""
+    cells = []
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m]
+        cells.append(f"{np.mean([r['chamfer_mm'] for r in rs]):.3f} / {np.mean([r['fscore'] for r in rs]):.1f}"
+                     if rs else "-")
+    return cells
 
 
 def _verdict(rows: list[dict]) -> str:
