@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from imface_core.engine.progressive import MeshRequest
 
-__all__ = ["StartFace", "code_digest", "file_digest", "request_key"]
+__all__ = ["StartFace", "code_digest", "file_digest", "request_key", "user_cache_folder"]
 
 _log = logging.getLogger(__name__)
 FORMAT = 1
@@ -111,9 +111,11 @@ def _view(resolution: int, method: str, colors: bool) -> str:
     return f"{int(resolution)}:{method}:{bool(colors)}"
 
 
-def _user_cache_folder() -> Path:
+def user_cache_folder(name: str) -> Path:
+    """``$XDG_CACHE_HOME/imface-studio/<name>`` (``~/.cache`` without the variable): where files kept between runs
+    go (start faces, fit references)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "imface-studio" / "start_faces"
+    return Path(base) / "imface-studio" / name
 
 
 class StartFace:
@@ -126,7 +128,7 @@ class StartFace:
         self.model_digest = file_digest(self.model_path)
         self.shipped = self.model_path.with_name(self.model_path.stem + SUFFIX)
         """Beside the model file (read only, except by ``save(..., beside=True)``)."""
-        self.cached = _user_cache_folder() / f"{self.model_path.stem}-{self.model_digest}{SUFFIX}"
+        self.cached = user_cache_folder("start_faces") / f"{self.model_path.stem}-{self.model_digest}{SUFFIX}"
         """In the user's cache folder (what the editor writes)."""
 
     def load(self, request: MeshRequest) -> trimesh.Trimesh | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,9 @@ FIELDS = ("points", "normals", "landmarks5")
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "imface-studio" / "fit_references"
+    from imface_core.start_face import user_cache_folder
+
+    return user_cache_folder("fit_references")
 
 
 def reference_path(model, resolution: int) -> Path | None:
