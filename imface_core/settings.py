@@ -69,6 +69,12 @@ class FitSettings:
     """Multiplies the training weights of the code regularisation."""
     landmark_weight: float = 1000.0
     """L1 between the landmark net's 5 landmarks and the scan's (only when landmarks are given)."""
+    landmark_correspondence_weight: float = 1000.0
+    """L1 between the scan's 68 landmarks warped to template space and the template's 68 (only when 68 are given):
+    the training's landmark consistency in the fit, so that the correspondence follows the landmarks."""
+    correspondence_landmarks: tuple[int, ...] | None = None
+    """Which of the 68 that term uses (None: all); ``benchmarks/eval_correspondence.py --hold-out`` measures on
+    the others."""
     coarse_floor: float | None = None
     """Coarse-term weight kept after the hand-over; None takes the training value."""
     optimise_pose: bool = True

@@ -4,8 +4,9 @@ Networks frozen, codes start at the mean training codes. Three phases:
 
 1. **coarse** (``stage1_fraction`` of the steps): z_id and z_exp, coarse SDF
    term on surface and free points, normal and eikonal terms on a subset of
-   the surface points, code regularisation (and the landmark term when the
-   scan's landmarks are known). A rigid pose of the samples is refined along
+   the surface points, code regularisation (and, when the scan's landmarks are
+   known, the landmark terms: the landmark net's five onto the scan's, and the
+   scan's 68 warped into template space onto the template's). A rigid pose of the samples is refined along
    (``optimise_pose``): the scan was aligned to the *mean* face, and part of
    how this person differs from it is rigid. The pose is fixed afterwards.
    Coarse to fine: the batches grow from ``first_batch_fraction`` of the points
@@ -31,11 +32,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from imface_core.engine.chunks import check_cancel
 from imface_core.face_codes import FaceCodes
@@ -123,10 +125,11 @@ def fit_codes(
     surf_n = torch.as_tensor(samples.normals, device=dev)
     free = torch.as_tensor(samples.free, device=dev)
     free_sdf = torch.as_tensor(samples.free_sdf, device=dev)
-    lm5 = None
+    marks = None
     if samples.landmarks is not None:
         lm = np.asarray(samples.landmarks, dtype=np.float32)
-        lm5 = torch.as_tensor(lm[LANDMARKS5] if len(lm) == 68 else lm, device=dev)[None]
+        marks = _LandmarkTerms(torch.as_tensor(lm[LANDMARKS5] if len(lm) == 68 else lm, device=dev)[None],
+                               *_correspondence_landmarks(lm, net, settings, dev))
     n_s = min(settings.surface_points, len(surf))
     n_f = min(settings.free_points, len(free))
     n_g = min(settings.gradient_points, n_s)
@@ -181,7 +184,7 @@ def fit_codes(
             si, fi = batch(share)
             k_g = min(len(si), max(1, round(n_g * share)))
             loss, sdf_mm = _coarse_loss(net, pose, surf[si], surf_n[si[:k_g]], k_g, free[fi], free_sdf[fi], z_id,
-                                        z_exp, w, w_normal, w_eik, settings, lm5)
+                                        z_exp, w, w_normal, w_eik, settings, marks)
         elif phase == "handover":
             si, fi = batch()
             x = torch.cat([surf[si], free[fi]])[None]
@@ -284,10 +287,32 @@ def _code_reg(z_id, z_exp, z_det, w, settings):
     return settings.code_reg_scale * reg
 
 
-def _coarse_loss(net, pose, surface, normals_g, n_g, free, free_sdf, z_id, z_exp, w, w_normal, w_eik, settings, lm5):
+class _LandmarkTerms(NamedTuple):
+    """A scan's landmarks for the fit's landmark terms (normalised units, the scan's frame before the pose)."""
+
+    five: Tensor
+    """(1, 5, 3) the landmark net's five."""
+    scan68: Tensor | None
+    """(1, M, 3) those of the 68 the correspondence term uses (None: fewer than 68 given, or its weight is 0)."""
+    template68: Tensor | None
+    """(1, M, 3) the same landmarks on the template."""
+
+
+def _correspondence_landmarks(lm: np.ndarray, net, settings: FitSettings, dev) -> tuple[Tensor | None, Tensor | None]:
+    """The scan's landmarks the correspondence term uses, and the template's same ones."""
+    if len(lm) != 68 or settings.landmark_correspondence_weight <= 0:
+        return None, None
+    use = np.arange(68) if settings.correspondence_landmarks is None else np.asarray(settings.correspondence_landmarks)
+    template = net.template_landmarks68.detach()[torch.as_tensor(use, device=net.template_landmarks68.device)]
+    return torch.as_tensor(lm[use], device=dev)[None], template[None].to(dev)
+
+
+def _coarse_loss(net, pose, surface, normals_g, n_g, free, free_sdf, z_id, z_exp, w, w_normal, w_eik, settings,
+                 marks: _LandmarkTerms | None):
     """Stage-1 loss at ``pose``-moved points: SDF on all; normal and eikonal terms on the first ``n_g``
     surface points (gradients taken with respect to the unmoved points, so they compare with the
-    unmoved normals)."""
+    unmoved normals). With landmarks: the landmark net's five onto the scan's, and (68 given) the scan's landmarks
+    warped to template space onto the template's: the training's two consistency terms in one."""
     landmarks = net.predict_landmarks(z_id, z_exp)
     xg = surface[:n_g].detach().requires_grad_(True)
     out_g = net.coarse(pose(xg)[None], z_id, z_exp, landmarks)
@@ -302,8 +327,12 @@ def _coarse_loss(net, pose, surface, normals_g, n_g, free, free_sdf, z_id, z_exp
                                        create_graph=True)
         loss = loss + w_normal * (1.0 - F.cosine_similarity(g_x, normals_g, dim=-1)).mean()
         loss = loss + w_eik * ((g_x.norm(dim=-1) - 1).abs().mean() + (g_c.norm(dim=-1) - 1).abs().mean())
-    if lm5 is not None:
-        loss = loss + settings.landmark_weight * (landmarks[0] - pose(lm5[0])[None]).abs().mean()
+    if marks is not None:
+        loss = loss + settings.landmark_weight * (landmarks[0] - pose(marks.five[0])[None]).abs().mean()
+        if marks.scan68 is not None:
+            lm_c = net.to_canonical(pose(marks.scan68[0])[None], z_exp, landmarks[0])
+            lm_t = net.to_template(lm_c, z_id, landmarks[1])[0]
+            loss = loss + settings.landmark_correspondence_weight * (lm_t - marks.template68).abs().mean()
     return loss, float(err[: len(surface)].detach().mean()) * 100.0
 
 
