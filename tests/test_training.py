@@ -173,3 +173,28 @@ def test_detail_frequency_of_a_new_run_is_kept_in_its_checkpoint(tmp_path, tiny_
     model = FaceModel.load(out / "model.pt")
     assert model.config.det_first_omega0 == 90.0
     assert model.net.detail_field.minis.first_omega0 == 90.0 and model.net.expression_field.minis.first_omega0 == 30.0
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_landmark_nets_learn_from_the_landmark_terms_alone_unless_joint(tmp_path, tiny_data_dir, joint):
+    """By default only the landmark terms train P_exp and P_id (the geometry terms walked P_exp's landmarks away
+    in a 3,600-scan run); with ``landmark_anchor_gradients`` the geometry terms pull them too (the paper's way)."""
+    from dataclasses import replace
+
+    from imface_core.training.losses import weighted_total
+    from imface_core.training.trainer import batch_to_tensors
+
+    cfg = replace(tiny_config(), landmark_anchor_gradients=joint)
+    trainer = Trainer(tiny_data_dir, tmp_path / "run", cfg, progress=False)
+    trainer.run(stop_at_step=20)  # the deformation fields start at zero: train until they depend on the anchors
+    batch = batch_to_tensors(trainer.data.batch(np.arange(4), 256, 128, np.random.default_rng(0)), trainer.device)
+    terms = trainer.objective(batch, fine=False)
+    w = cfg.weights
+    landmarks = w.landmark_exp * terms["landmark_exp"] + w.landmark_id * terms["landmark_id"]
+    geometry = weighted_total(terms, w) - landmarks
+    nets = list(trainer.net.landmark_net_exp.parameters()) + list(trainer.net.landmark_net_id.parameters())
+    from_geometry = torch.autograd.grad(geometry, nets, retain_graph=True, allow_unused=True)
+    from_landmarks = torch.autograd.grad(landmarks, nets)
+    geometry_norm = sum(float(g.norm()) for g in from_geometry if g is not None)
+    assert sum(float(g.norm()) for g in from_landmarks) > 0
+    assert (geometry_norm > 0) == joint, geometry_norm

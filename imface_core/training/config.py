@@ -49,6 +49,10 @@ class TrainConfig:
     lr_restart_peak: float = 1.0
     """Learning-rate factor the restarted cosine starts from."""
     code_init_std: float = 0.01
+    landmark_anchor_gradients: bool = False
+    """Let the geometry terms move the predicted landmarks that anchor the blend fields (the paper's joint
+    training; the shipped v1-v5 models were trained so). False: P_exp and P_id learn from the landmark terms
+    only (``TrainingObjective``: why)."""
     log_every: int = 10
     checkpoint_minutes: float = 5.0
     seed: int = 0

@@ -183,7 +183,7 @@ class Trainer:
         template68 = self.data.template_landmarks() if checkpoint is None else checkpoint["model_state"]["template_landmarks68"].numpy()
         self.net = build_network(cfg, template68).to(self.device)
         self.codes = LatentCodes(len(self.data.identities), len(self.data), m.id_dim, m.exp_dim, m.det_dim, cfg.code_init_std).to(self.device)
-        self.objective = TrainingObjective(self.net, self.codes)
+        self.objective = TrainingObjective(self.net, self.codes, cfg.landmark_anchor_gradients)
         self.model = self.objective
         if self.dist.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=True)
