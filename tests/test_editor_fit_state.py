@@ -125,5 +125,7 @@ def test_export_of_a_fitted_face_lies_on_the_scan(window, qtbot, scan_path, tmp_
           f"{distance['scan'].mean():.3f} mm (the fit's mean error {outcome.stats['mean_mm']:.3f} mm, ICP shift "
           f"{moved.icp_shift_mm:.3f} mm), model frame mean {distance['model'].mean():.1f} mm")
     assert abs(distance["scan"].mean() - outcome.stats["mean_mm"]) < 0.5  # where the fitted surface was measured
-    assert moved.icp_shift_mm < 0.5  # already on the scan: ICP finds nothing to fix
+    # Already on the scan: ICP moves it less than the fit's own mean error (the tiny model fits to ~0.8 mm, and
+    # with the scan's landmarks the fit also pulls them onto the template's; a wrong frame is tens of mm off).
+    assert moved.icp_shift_mm < outcome.stats["mean_mm"]
     assert distance["model"].mean() > 5.0  # (the model's frame does not lie on the scan)

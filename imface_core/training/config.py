@@ -49,10 +49,11 @@ class TrainConfig:
     lr_restart_peak: float = 1.0
     """Learning-rate factor the restarted cosine starts from."""
     code_init_std: float = 0.01
-    landmark_anchor_gradients: bool = False
+    landmark_anchor_gradients: bool = True
     """Let the geometry terms move the predicted landmarks that anchor the blend fields (the paper's joint
-    training; the shipped v1-v5 models were trained so). False: P_exp and P_id learn from the landmark terms
-    only (``TrainingObjective``: why)."""
+    training; the shipped v1-v5 models were trained so). False (the ``scale`` preset): P_exp and P_id learn from
+    the landmark terms only (``TrainingObjective``: why). On 12 scans (``tiny``) joint training gives the more
+    consistent template coordinates, so the small presets keep it."""
     log_every: int = 10
     checkpoint_minutes: float = 5.0
     seed: int = 0
@@ -131,6 +132,7 @@ def preset(name: str) -> TrainConfig:
         cfg.name = "scale"
         cfg.stage1_steps, cfg.stage2_steps = 15_000, 5_000
         cfg.max_surface_points_in_memory = 30_000
+        cfg.landmark_anchor_gradients = False  # P_exp's landmarks walked away in the joint 3,600-scan run
         return cfg
     if name == "paper":
         return TrainConfig(

@@ -50,7 +50,7 @@ class TrainingObjective(nn.Module):
     error grew from 0.009 to 1.6 normalised units (~160 mm) over 10,000 steps while the SDF error kept falling.
     """
 
-    def __init__(self, net: ImFaceNet, codes: LatentCodes, anchor_gradients: bool = False):
+    def __init__(self, net: ImFaceNet, codes: LatentCodes, anchor_gradients: bool = True):
         super().__init__()
         self.net = net
         self.codes = codes
