@@ -177,8 +177,9 @@ def test_detail_frequency_of_a_new_run_is_kept_in_its_checkpoint(tmp_path, tiny_
 
 @pytest.mark.parametrize("joint", [False, True])
 def test_landmark_nets_learn_from_the_landmark_terms_alone_unless_joint(tmp_path, tiny_data_dir, joint):
-    """By default only the landmark terms train P_exp and P_id (the geometry terms walked P_exp's landmarks away
-    in a 3,600-scan run); with ``landmark_anchor_gradients`` the geometry terms pull them too (the paper's way)."""
+    """Without ``landmark_anchor_gradients`` (the scale preset) only the landmark terms train P_exp and P_id (the
+    geometry terms walked P_exp's landmarks away in a 3,600-scan run); with it (the paper's way, the small presets)
+    the geometry terms pull them too."""
     from dataclasses import replace
 
     from imface_core.training.losses import weighted_total
