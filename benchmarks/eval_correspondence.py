@@ -5,8 +5,8 @@
 
 Every scan is fitted with its 68 landmarks (as ``imface fit --landmarks``). With ``--hold-out`` the fit's
 correspondence term (``FitSettings.landmark_correspondence_weight``) sees only the even-numbered ones, and the
-odd-numbered ones, which it never saw (bar one of the five the landmark net places), get their own line. Each person's first scan is a
-source; every scan of the other people a target. The error of the 68 landmarks and of every face-region vertex
+odd-numbered ones, which it never saw (bar one of the five the landmark net places), get their own line. Each
+person's first scan is a source; every scan of the other people a target. The error of the 68 landmarks and of every face-region vertex
 (mm, mean and 95th percentile) is printed for the template topology and for nearest-point correspondence
 (``imface_core.evaluation.correspondence``), with the fits' own Chamfer distance and F-score to their scans (the
 correspondence term must not cost the surface); with ``--out`` the numbers are also written as JSON.
